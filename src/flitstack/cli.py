@@ -1,0 +1,49 @@
+"""The ``flitstack`` command: a thin shell that wires each area's commands onto one Typer app.
+
+Each area keeps its commands in its own ``cli_*`` module (a ``register(app)`` function), so the
+library code stays importable without Typer and areas can grow without touching each other.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from flitstack import (
+    cli_engine,
+    cli_journey,
+    cli_mapping,
+    cli_pipedrive,
+    cli_source,
+)
+
+app = typer.Typer(
+    name="flitstack",
+    help="Migrate a dental practice from My Dental Clinic into Pipedrive, safely and reversibly.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+@app.callback()
+def root() -> None:
+    """Audit an MDC export, propose and confirm a field map, migrate, verify and roll back."""
+
+
+@app.command()
+def version() -> None:
+    """Print flitstack's version."""
+    from flitstack import __version__
+
+    typer.echo(__version__)
+
+
+for _area in (cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_journey):
+    _area.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

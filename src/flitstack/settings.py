@@ -1,0 +1,57 @@
+"""Practice-wide defaults every stage reads: time zone, region, currency, tooth notation…
+
+Kept in one pydantic model so the project file (``flitstack.toml``), the export manifest and
+command-line flags all fill the same fields. The API token is never a field here: it is read
+from the environment or the system keyring at the moment a client is built.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class ToothNotation(StrEnum):
+    UNIVERSAL = "universal"
+    FDI = "fdi"
+    PALMER = "palmer"
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a record already exists in Pipedrive (same e-mail person, same-name org)."""
+
+    SKIP = "skip"
+    UPDATE = "update"
+    CREATE = "create"
+
+
+class Settings(BaseModel):
+    """Migration defaults; an export's ``export.json`` overrides the practice facts it states."""
+
+    timezone: str = Field("UTC", description="IANA time zone of the practice")
+    region: str = Field("US", description="default phone region (ISO 3166 alpha-2)")
+    currency: str = Field("USD", description="ISO 4217 currency of money values")
+    source_tooth_notation: ToothNotation = ToothNotation.UNIVERSAL
+    target_tooth_notation: ToothNotation = ToothNotation.UNIVERSAL
+    fallback_owner_email: str | None = Field(
+        None, description="Pipedrive user who owns records of unresolved providers"
+    )
+    duplicate_policy: DuplicatePolicy = DuplicatePolicy.UPDATE
+    company_domain: str | None = Field(
+        None, description="Pipedrive company domain, e.g. 'acme' for acme.pipedrive.com"
+    )
+    base_url: str | None = Field(
+        None, description="API root override (e.g. a sandbox); derived from company_domain if unset"
+    )
+    token_env: str = Field("PIPEDRIVE_API_TOKEN", description="environment variable with the token")
+    plan: str = Field("advanced", description="Pipedrive plan: essential…enterprise")
+    seats: int = Field(1, ge=1)
+
+    def api_root(self) -> str:
+        """The API root without version, e.g. ``https://acme.pipedrive.com/api``."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.company_domain:
+            return f"https://{self.company_domain}.pipedrive.com/api"
+        return "https://api.pipedrive.com/api"
