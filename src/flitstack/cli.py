@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
 @app.callback()
 def root() -> None:
     """Audit an MDC export, propose and confirm a field map, migrate, verify and roll back."""

@@ -269,7 +269,15 @@ FILES: dict[str, FileSpec] = {
             (
                 _id("RecallID"),
                 _ref("PatientID", "patients", required=True),
-                _enum("RecallType", "Prophy", "Perio", "Exam", "Bitewings", "FullMouthXray", "Fluoride"),
+                _enum(
+                    "RecallType",
+                    "Prophy",
+                    "Perio",
+                    "Exam",
+                    "Bitewings",
+                    "FullMouthXray",
+                    "Fluoride",
+                ),
                 Column("IntervalMonths", Kind.INT),
                 Column("LastRecallDate", Kind.DATE),
                 Column("NextDueDate", Kind.DATE),
@@ -329,7 +337,9 @@ FILES: dict[str, FileSpec] = {
                 Column("LabName", Kind.TEXT),
                 Column("LabPhone", Kind.PHONE),
                 Column("LabEmail", Kind.EMAIL),
-                _enum("CaseType", "Crown", "Bridge", "Implant", "OrthoDevice", "Denture", "NightGuard"),
+                _enum(
+                    "CaseType", "Crown", "Bridge", "Implant", "OrthoDevice", "Denture", "NightGuard"
+                ),
                 _enum("Status", "InLab", "Returned", "ReCase", "Delivered"),
                 Column("SentDate", Kind.DATE),
                 Column("DueDate", Kind.DATE),
