@@ -1,0 +1,209 @@
+"""Primitive value parsers shared by the reader, the transforms and the audit.
+
+Each parser takes the text of one CSV cell and returns ``ParsedValue(value, problem)``: the typed
+value (``None`` for a null) and, when the text could not be read, a short problem kind. None of
+them raises on any input, so one bad cell never stops a migration.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from flitstack.source.schema import ENUM_ALIASES, NULL_DATE_SENTINELS, NULL_SPELLINGS
+
+
+class ParsedValue(NamedTuple):
+    value: Any
+    problem: str | None = None
+
+
+NULL = ParsedValue(None)
+
+
+def is_null(text: str | None) -> bool:
+    """True for empty cells and the null spellings MDC exports use (NULL, N/A, none…)."""
+    if text is None:
+        return True
+    stripped = text.strip()
+    return not stripped or stripped.casefold() in NULL_SPELLINGS
+
+
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
+
+
+def _us_date(text: str) -> date | None:
+    m = _US_DATE.match(text)
+    if not m:
+        return None
+    month, day, year = int(m[1]), int(m[2]), int(m[3])
+    if len(m[3]) == 2:
+        # Two-digit years: a 70-year pivot keeps births in the last century and visits recent.
+        year += 1900 if year >= 70 else 2000
+    return date(year, month, day)
+
+
+def _split_date_time(text: str) -> tuple[str, str | None]:
+    for sep in ("T", " "):
+        if sep in text:
+            head, _, tail = text.partition(sep)
+            return head, tail.strip() or None
+    return text, None
+
+
+def parse_date(text: str | None) -> ParsedValue:
+    """Read ``2024-03-05``, ``03/05/2024`` or ``3/5/24``; sentinels such as 1900-01-01 are null."""
+    if is_null(text):
+        return NULL
+    assert text is not None
+    stripped = text.strip()
+    if stripped in NULL_DATE_SENTINELS:
+        return NULL
+    head, _ = _split_date_time(stripped)
+    if head in NULL_DATE_SENTINELS:
+        return NULL
+    try:
+        if len(head) == 10 and head[4] == "-":
+            return ParsedValue(date.fromisoformat(head))
+        parsed = _us_date(head)
+        if parsed is not None:
+            return ParsedValue(parsed)
+    except ValueError:
+        pass
+    return ParsedValue(None, "bad_date")
+
+
+def _parse_time(text: str) -> tuple[int, int, int] | None:
+    m = _TIME.match(text.strip())
+    if not m:
+        return None
+    hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+    meridiem = (m[4] or "").lower()
+    if meridiem:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return hour, minute, second
+
+
+def parse_datetime(text: str | None) -> ParsedValue:
+    """Read a date with an optional time (``2024-03-05 14:30``, ``03/05/2024 2:30 PM``, ISO).
+
+    The result is naive (practice-local wall time) unless the text carries a UTC offset.
+    """
+    if is_null(text):
+        return NULL
+    assert text is not None
+    stripped = text.strip()
+    if stripped in NULL_DATE_SENTINELS:
+        return NULL
+    try:
+        if len(stripped) >= 10 and stripped[4] == "-" and stripped[:10] not in NULL_DATE_SENTINELS:
+            candidate = stripped.replace("Z", "+00:00") if stripped.endswith("Z") else stripped
+            return ParsedValue(datetime.fromisoformat(candidate))
+    except ValueError:
+        pass
+    head, tail = _split_date_time(stripped)
+    day = parse_date(head)
+    if day.problem or day.value is None:
+        return day if day.problem else NULL
+    if tail is None:
+        return ParsedValue(datetime(day.value.year, day.value.month, day.value.day))
+    hms = _parse_time(tail)
+    if hms is None:
+        return ParsedValue(None, "bad_datetime")
+    d = day.value
+    return ParsedValue(datetime(d.year, d.month, d.day, *hms))
+
+
+def parse_money(text: str | None) -> ParsedValue:
+    """Read ``1234.5``, ``$1,234.50``, ``-45`` and accounting negatives ``(45.00)``."""
+    if is_null(text):
+        return NULL
+    assert text is not None
+    s = text.strip()
+    negative = False
+    if s.startswith("(") and s.endswith(")"):
+        negative, s = True, s[1:-1].strip()
+    if s.startswith("-"):
+        negative, s = not negative, s[1:].strip()
+    s = s.lstrip("$").strip().replace(",", "")
+    if s.startswith("-"):
+        negative, s = not negative, s[1:]
+    if not s or not all(c.isdigit() or c == "." for c in s) or s.count(".") > 1 or s == ".":
+        return ParsedValue(None, "bad_money")
+    try:
+        amount = Decimal(s)
+    except InvalidOperation:
+        return ParsedValue(None, "bad_money")
+    return ParsedValue(-amount if negative else amount)
+
+
+def parse_int(text: str | None) -> ParsedValue:
+    """Read a whole number; ``12.0`` is accepted, ``12.5`` is not."""
+    if is_null(text):
+        return NULL
+    assert text is not None
+    s = text.strip().replace(",", "")
+    if s.isascii() and (s.isdigit() or (s[:1] in "+-" and s[1:].isdigit())):
+        return ParsedValue(int(s))
+    try:
+        as_decimal = Decimal(s)
+        if as_decimal.is_finite() and as_decimal == as_decimal.to_integral_value():
+            return ParsedValue(int(as_decimal))
+    except (InvalidOperation, ValueError):
+        pass
+    return ParsedValue(None, "bad_int")
+
+
+_TRUE = frozenset({"y", "yes", "true", "t", "1"})
+_FALSE = frozenset({"n", "no", "false", "f", "0"})
+
+
+def parse_yes_no(text: str | None) -> ParsedValue:
+    """Read Y/N flags (also Yes/No, True/False, 1/0) into booleans."""
+    if is_null(text):
+        return NULL
+    assert text is not None
+    key = text.strip().casefold()
+    if key in _TRUE:
+        return ParsedValue(True)
+    if key in _FALSE:
+        return ParsedValue(False)
+    return ParsedValue(None, "bad_yes_no")
+
+
+def _enum_key(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def parse_enum(text: str | None, values: tuple[str, ...] | list[str]) -> ParsedValue:
+    """Match an enum value in any case, with stray spaces or a known abbreviation.
+
+    An unknown value is kept as its stripped text with the problem ``bad_enum``, so the map's value
+    tables can still place it and nothing is lost.
+    """
+    if is_null(text):
+        return NULL
+    assert text is not None
+    key = _enum_key(text)
+    for value in values:
+        if _enum_key(value) == key:
+            return ParsedValue(value)
+    alias = ENUM_ALIASES.get(key)
+    if alias is not None and alias in values:
+        return ParsedValue(alias)
+    return ParsedValue(" ".join(text.split()), "bad_enum")
+
+
+def clean_text(text: str | None) -> ParsedValue:
+    """Strip surrounding whitespace; null spellings become None."""
+    if is_null(text):
+        return NULL
+    assert text is not None
+    return ParsedValue(text.strip())

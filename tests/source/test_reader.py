@@ -1,0 +1,243 @@
+"""The reader on real files: every kind of mess in FORMAT.md, zips, rejects and accounting."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flitstack.source.reader import ExportError, Reject, Row, open_export
+
+HEADER = (
+    "PatientID,FirstName,LastName,DateOfBirth,Email,MobilePhone,Status,MarketingOptIn,CreatedAt"
+)
+
+
+def write(folder: Path, name: str, text: str, encoding: str = "utf-8", newline: str = "\n") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(text.replace("\n", newline).encode(encoding))
+
+
+def rows(export_dir: Path, name: str) -> tuple[list[Row], list[Reject]]:
+    export = open_export(export_dir)
+    got = list(export.read(name))
+    return [r for r in got if isinstance(r, Row)], [r for r in got if isinstance(r, Reject)]
+
+
+def test_windows_1252_file_is_detected_and_decoded(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n1,José,O’Brien,,,,Active,Y,\n", "cp1252")
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].values["FirstName"] == "José"
+    assert ok[0].values["LastName"] == "O’Brien"
+    assert open_export(tmp_path).stats == {}  # stats appear only once read
+
+
+def test_bom_and_crlf(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", f"\ufeff{HEADER}\n1,Ann,Lee,,,,Active,N,\n", newline="\r\n")
+    export = open_export(tmp_path)
+    got = list(export.read("patients"))
+    assert isinstance(got[0], Row) and got[0].values["PatientID"] == "1"
+    assert export.stats["patients"].encoding == "utf-8-sig"
+    assert export.stats["patients"].newline == "\r\n"
+
+
+def test_quoted_multiline_field_keeps_line_numbers(tmp_path: Path) -> None:
+    text = 'NoteID,PatientID,Text\n1,7,"line one, with comma\nline two ""quoted"""\n2,7,plain\n'
+    write(tmp_path, "clinical_notes.csv", text)
+    ok, _ = rows(tmp_path, "clinical_notes")
+    assert ok[0].values["Text"] == 'line one, with comma\nline two "quoted"'
+    assert (ok[0].line, ok[1].line) == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05", date(2024, 3, 5)),
+        ("03/05/2024", date(2024, 3, 5)),
+        ("3/5/24", date(2024, 3, 5)),
+        ("0000-00-00", None),
+        ("1900-01-01", None),
+        ("01/01/0001", None),
+        ("NULL", None),
+    ],
+)
+def test_date_forms_and_sentinels(tmp_path: Path, text: str, expected: date | None) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n1,A,B,{text},,,Active,,\n")
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].values["DateOfBirth"] == expected
+    assert ok[0].problems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05 14:30", datetime(2024, 3, 5, 14, 30)),
+        ("03/05/2024 2:30 PM", datetime(2024, 3, 5, 14, 30)),
+        ("03/05/2024 12:05 AM", datetime(2024, 3, 5, 0, 5)),
+        ("2024-03-05", datetime(2024, 3, 5)),
+    ],
+)
+def test_datetime_forms(tmp_path: Path, text: str, expected: datetime) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n1,A,B,,,,Active,,{text}\n")
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].values["CreatedAt"] == expected
+
+
+@pytest.mark.parametrize("null", ["", "NULL", "N/A", "none", "   "])
+def test_null_spellings(tmp_path: Path, null: str) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n1,A,{null},,{null},,Active,,\n")
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].values["LastName"] is None and ok[0].values["Email"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Complete", "Completed"),
+        ("COMPLETED", "Completed"),
+        (" completed ", "Completed"),
+        ("in progress", "InProgress"),
+        ("InProgress", "InProgress"),
+    ],
+)
+def test_enum_variants(tmp_path: Path, text: str, expected: str) -> None:
+    write(tmp_path, "treatment_plans.csv", f"TreatmentPlanID,PatientID,Status\n1,2,{text}\n")
+    ok, _ = rows(tmp_path, "treatment_plans")
+    assert ok[0].values["Status"] == expected and ok[0].problems == []
+
+
+def test_unknown_enum_value_is_kept_with_a_problem(tmp_path: Path) -> None:
+    write(tmp_path, "treatment_plans.csv", "TreatmentPlanID,PatientID,Status\n1,2,Maybe Later\n")
+    ok, _ = rows(tmp_path, "treatment_plans")
+    assert ok[0].values["Status"] == "Maybe Later"
+    assert [(p.column, p.kind, p.line) for p in ok[0].problems] == [("Status", "bad_enum", 2)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1234.5", Decimal("1234.5")),
+        ('"$1,234.50"', Decimal("1234.50")),
+        ("(45.00)", Decimal("-45.00")),
+        ("-45", Decimal("-45")),
+    ],
+)
+def test_money_forms(tmp_path: Path, text: str, expected: Decimal) -> None:
+    write(tmp_path, "treatment_plans.csv", f"TreatmentPlanID,PatientID,TotalFee\n1,2,{text}\n")
+    ok, _ = rows(tmp_path, "treatment_plans")
+    assert ok[0].values["TotalFee"] == expected
+
+
+def test_phones_emails_teeth_and_codes_are_checked(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "patients.csv",
+        f"{HEADER}\n1,A,B,,JOHN.DOE@Example.COM ,(555) 123-4567 x12,Active,,\n"
+        "2,A,B,,john doe@example,call me,Active,,\n",
+    )
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].problems == []
+    assert ok[0].values["Email"] == "JOHN.DOE@Example.COM"
+    assert {p.kind for p in ok[1].problems} == {"invalid_email", "junk_phone"}
+    write(
+        tmp_path,
+        "treatment_plan_items.csv",
+        "ItemID,TreatmentPlanID,CDTCode,Tooth,Surfaces\n"
+        "1,1,D2740,#3,MOD\n2,1,d0120,2-5,\n3,1,,UR,\n4,1,,U,\n5,1,X99,99,MQ\n",
+    )
+    ok, _ = rows(tmp_path, "treatment_plan_items")
+    assert [r.values["Tooth"] for r in ok[:4]] == ["3", "2-5", "UR", "U"]
+    assert all(r.problems == [] for r in ok[:4])
+    assert ok[1].values["CDTCode"] == "D0120"
+    assert {p.kind for p in ok[4].problems} == {"bad_cdt", "invalid_tooth", "bad_surfaces"}
+
+
+def test_unreadable_rows_become_rejects_with_line_and_reason(tmp_path: Path) -> None:
+    text = (
+        "TreatmentPlanID,PatientID,Status\n"
+        "1,2,Accepted\n"
+        "2,2,Accepted,extra\n"  # too many fields
+        "3,,Accepted\n"  # required PatientID missing
+        "4,2\n"  # short row: read, with a problem
+        '5,2,"never closed\n'
+    )
+    write(tmp_path, "treatment_plans.csv", text)
+    export = open_export(tmp_path)
+    got = list(export.read("treatment_plans"))
+    rejects = [r for r in got if isinstance(r, Reject)]
+    assert [(r.line, r.column) for r in rejects] == [(3, None), (4, "PatientID"), (6, None)]
+    assert "header has 3" in rejects[0].reason
+    short = [r for r in got if isinstance(r, Row) and r.index == 4][0]
+    assert short.problems[0].kind == "short_row" and short.values["Status"] is None
+    stats = export.stats["treatment_plans"]
+    assert (stats.rows_read, stats.rows_yielded, stats.rows_rejected) == (5, 2, 3)
+
+
+def test_header_variants_and_unknown_columns(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", "patientid , FIRSTNAME,Chair Preference\n1,Ann,Window\n")
+    ok, _ = rows(tmp_path, "patients")
+    assert ok[0].values == {"PatientID": "1", "FirstName": "Ann", "Chair Preference": "Window"}
+    assert ok[0].source_id == "1"
+
+
+def test_duplicate_header_is_a_clear_error(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", "PatientID,Email,email\n1,a,b\n")
+    with pytest.raises(ExportError, match=r"patients.csv line 1: column 'Email' appears twice"):
+        list(open_export(tmp_path).read("patients"))
+
+
+def test_zip_with_top_level_folder_and_documents(tmp_path: Path) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("mdc/patients.csv", f"{HEADER}\n1,Ann,Lee,,,,Active,,\n")
+        zf.writestr("mdc/export.json", '{"timezone": "America/Chicago", "currency": "USD"}')
+        zf.writestr("mdc/documents/1/xray.png", b"\x89PNG")
+    export = open_export(archive)
+    assert export.csv_files() == ["patients"]
+    assert export.manifest.timezone == "America/Chicago" and export.manifest.present
+    assert export.document_exists("1/xray.png") and not export.document_exists("1/gone.png")
+    assert export.open_document("1/xray.png") == b"\x89PNG"
+    assert [r.values["FirstName"] for r in export.read("patients") if isinstance(r, Row)] == ["Ann"]
+
+
+def test_manifest_absent_and_malformed(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n")
+    assert open_export(tmp_path).manifest.present is False
+    assert open_export(tmp_path).manifest.timezone == "UTC"
+    (tmp_path / "export.json").write_text("{not json")
+    with pytest.raises(ExportError, match="export.json"):
+        open_export(tmp_path)
+
+
+def test_missing_export_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="no such export"):
+        open_export(tmp_path / "nope")
+
+
+def test_missing_file_reads_as_empty(tmp_path: Path) -> None:
+    write(tmp_path, "patients.csv", f"{HEADER}\n")
+    assert list(open_export(tmp_path).read("lab_cases")) == []
+
+
+cells = st.text(alphabet=st.sampled_from(list('ab,"\n\r 1x')), max_size=12)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.lists(st.lists(cells, min_size=1, max_size=5), max_size=12))
+def test_accounting_holds_for_any_file(tmp_path: Path, body: list[list[str]]) -> None:
+    lines = ["TreatmentPlanID,PatientID,Status"] + [",".join(r) for r in body]
+    write(tmp_path, "treatment_plans.csv", "\n".join(lines) + "\n")
+    export = open_export(tmp_path)
+    got = list(export.read("treatment_plans"))
+    stats = export.stats["treatment_plans"]
+    assert stats.rows_read == stats.rows_yielded + stats.rows_rejected
+    assert len(got) == stats.rows_read
+    assert all(item.line >= 2 for item in got)
+    assert [i.line for i in got] == sorted(i.line for i in got)
