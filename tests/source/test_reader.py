@@ -172,7 +172,7 @@ def test_unreadable_rows_become_rejects_with_line_and_reason(tmp_path: Path) -> 
     rejects = [r for r in got if isinstance(r, Reject)]
     assert [(r.line, r.column) for r in rejects] == [(3, None), (4, "PatientID"), (6, None)]
     assert "header has 3" in rejects[0].reason
-    short = [r for r in got if isinstance(r, Row) and r.index == 4][0]
+    short = next(r for r in got if isinstance(r, Row) and r.index == 4)
     assert short.problems[0].kind == "short_row" and short.values["Status"] is None
     stats = export.stats["treatment_plans"]
     assert (stats.rows_read, stats.rows_yielded, stats.rows_rejected) == (5, 2, 3)
@@ -210,7 +210,7 @@ def test_manifest_absent_and_malformed(tmp_path: Path) -> None:
     assert open_export(tmp_path).manifest.present is False
     assert open_export(tmp_path).manifest.timezone == "UTC"
     (tmp_path / "export.json").write_text("{not json")
-    with pytest.raises(ExportError, match="export.json"):
+    with pytest.raises(ExportError, match=r"export\.json"):
         open_export(tmp_path)
 
 

@@ -207,7 +207,7 @@ def problem_message(kind: str) -> str:
 
 
 def detect_encoding(open_binary: Callable[[], IO[bytes]]) -> str:
-    """Decide a file's encoding with one streaming pass: BOM → utf-8-sig, valid UTF-8, else cp1252."""
+    """Decide a file's encoding in one streaming pass: BOM, valid UTF-8, else Windows-1252."""
     with open_binary() as fh:
         head = fh.read(_CHUNK)
         if head.startswith(codecs.BOM_UTF8):
@@ -406,7 +406,7 @@ def _read_rows(
     parsers: list[Parser] = [_parser_for(c) if c else _text for c in columns]
     required = [c.name for c in columns if c is not None and c.required]
     id_column = spec.id_column if spec else None
-    stats.newline = "\r\n" if "\r\n" in (text.newlines or "") else "\n"
+
     last_line = reader.line_num
     index = 0
     while True:
@@ -421,6 +421,8 @@ def _read_rows(
             yield Reject(stem, start, None, f"unreadable record: {exc}")
             break
         last_line = reader.line_num
+        if not stats.newline:
+            stats.newline = "\r\n" if "\r\n" in str(getattr(text, "newlines", "")) else "\n"
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line: not a record
         stats.rows_read += 1

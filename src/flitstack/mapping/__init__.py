@@ -1,0 +1,1 @@
+"""The field map: proposal, the workbook a person confirms, and the confirmation gate."""

@@ -1,0 +1,227 @@
+"""The mapping workbook: what every source column becomes in Pipedrive, and why.
+
+It is a YAML file a person reads, edits and confirms. The engine reads it like this: for each
+``ColumnMap`` with ``migrate: true``, the transformed value goes to ``target`` (person,
+organization, deal, activity, note) at the standard field ``field`` or, when ``custom`` is set,
+at the custom field created for it (its hash key lands in ``captured_keys`` during setup).
+``value_maps`` turn statuses into stages and appointment types into activity types.
+``captured_keys`` is filled by setup and is not part of the confirmed digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+PIPEDRIVE_FIELD_TYPES = (
+    "varchar", "varchar_auto", "text", "double", "monetary", "date", "set", "enum", "user",
+    "org", "people", "phone", "time", "timerange", "daterange", "address",
+)  # fmt: skip
+TARGETS = ("person", "organization", "deal", "activity", "note", "file", "user")
+REVIEW_BELOW = 0.75
+
+
+class WorkbookError(Exception):
+    """The workbook cannot be read; the message names the file, line and field."""
+
+
+class CustomField(BaseModel):
+    name: str
+    field_type: str = "varchar"
+    options: list[str] = Field(default_factory=list)
+
+
+class ColumnMap(BaseModel):
+    file: str
+    column: str
+    migrate: bool = True
+    target: str | None = None
+    field: str | None = None  # standard Pipedrive field key
+    custom: CustomField | None = None
+    transform: str = "text"
+    options: dict[str, Any] = Field(default_factory=dict)
+    confidence: float = 1.0
+    review: bool = False
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        if not self.migrate:
+            return "not migrated"
+        if self.custom is not None:
+            return f"{self.target}.{self.custom.name} (custom {self.custom.field_type})"
+        return f"{self.target}.{self.field}"
+
+
+class ObjectMap(BaseModel):
+    source: str
+    files: list[str]
+    targets: list[str]
+    cardinality: str
+    how: str
+
+
+class ValueMap(BaseModel):
+    name: str
+    file: str
+    column: str
+    target: str  # "stage" | "activity_type" | "deal_status" | "done"
+    pipeline: str | None = None
+    values: dict[str, str]
+
+
+class Pipeline(BaseModel):
+    name: str
+    stages: list[str]
+
+
+class Workbook(BaseModel):
+    version: int = 1
+    export: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    objects: list[ObjectMap] = Field(default_factory=list)
+    pipelines: list[Pipeline] = Field(default_factory=list)
+    value_maps: list[ValueMap] = Field(default_factory=list)
+    columns: list[ColumnMap] = Field(default_factory=list)
+    captured_keys: dict[str, Any] = Field(default_factory=dict)
+
+    def column_map(self, file: str, column: str) -> ColumnMap | None:
+        for c in self.columns:
+            if c.file == file and c.column == column:
+                return c
+        return None
+
+    def for_file(self, file: str) -> list[ColumnMap]:
+        return [c for c in self.columns if c.file == file]
+
+    def target_for(self, file: str, column: str) -> tuple[str, str]:
+        """(target label, reason) for the schema inventory."""
+        c = self.column_map(file, column)
+        if c is None:
+            return ("no target: column not in the map", "")
+        if not c.migrate:
+            return ("no target", c.reason)
+        return (c.label, c.reason)
+
+    def value_map(self, name: str) -> ValueMap | None:
+        return next((v for v in self.value_maps if v.name == name), None)
+
+    def custom_fields(self) -> dict[tuple[str, str], CustomField]:
+        """Every custom field the map needs, keyed by (target object, field name)."""
+        out: dict[tuple[str, str], CustomField] = {}
+        for c in self.columns:
+            if c.migrate and c.custom is not None and c.target:
+                out.setdefault((c.target, c.custom.name), c.custom)
+        return out
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 110
+    return yaml
+
+
+_HEADER = """\
+flitstack mapping workbook
+Every source column is mapped to a Pipedrive field or marked "migrate: false" with a reason.
+Review the entries with "review: true" first. Edit freely (comments are kept), then run
+    flitstack map confirm --by "Your Name"
+Nothing is written to Pipedrive until the current contents are confirmed.
+"""
+
+
+def _to_commented(wb: Workbook) -> CommentedMap:
+    data = CommentedMap(wb.model_dump(mode="json"))
+    data.yaml_set_start_comment(_HEADER)
+    cols = data["columns"]
+    for i, col in enumerate(wb.columns):
+        note = f"{col.file}.{col.column} → {col.label} · {col.confidence:.0%}"
+        if col.review:
+            note += " · REVIEW"
+        cols[i] = CommentedMap(cols[i])
+        cols.yaml_set_comment_before_after_key(i, before=note, indent=2)
+    return data
+
+
+def save_workbook(wb: Workbook, path: Path) -> Path:
+    """Write the workbook as commented YAML (owner-only)."""
+    from flitstack.reporting import write_private
+
+    buffer = io.StringIO()
+    _yaml().dump(_to_commented(wb), buffer)
+    return write_private(path, buffer.getvalue())
+
+
+def load_raw(path: Path) -> Any:
+    """The round-trip YAML document, so a person's comments survive a later save."""
+    try:
+        return _yaml().load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise WorkbookError(
+            f"{path}: no mapping workbook here (run `flitstack map propose`)"
+        ) from exc
+    except Exception as exc:  # ruamel raises several parser error types
+        raise WorkbookError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
+    node = doc
+    line = None
+    for key in loc:
+        try:
+            lc = node.lc
+            line = (lc.item(key) if isinstance(key, int) else lc.key(key))[0] + 1
+            node = node[key]
+        except Exception:
+            break
+    return line
+
+
+def load_workbook(path: Path) -> Workbook:
+    """Read and check a workbook; errors name the line and field that is wrong."""
+    doc = load_raw(path)
+    try:
+        wb = Workbook.model_validate(json.loads(json.dumps(doc)))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        line = _line_of(doc, tuple(err["loc"]))
+        where = ".".join(str(p) for p in err["loc"])
+        raise WorkbookError(
+            f"{path}{f' line {line}' if line else ''}: field {where}: {err['msg']}"
+        ) from exc
+    for c in wb.columns:
+        if c.migrate and c.target not in TARGETS:
+            raise WorkbookError(f"{path}: {c.file}.{c.column}: unknown target {c.target!r}")
+        if c.custom is not None and c.custom.field_type not in PIPEDRIVE_FIELD_TYPES:
+            raise WorkbookError(
+                f"{path}: {c.file}.{c.column}: Pipedrive has no field type "
+                f"{c.custom.field_type!r} (one of {', '.join(PIPEDRIVE_FIELD_TYPES)})"
+            )
+    return wb
+
+
+def workbook_digest(source: Path | Workbook) -> str:
+    """SHA-256 of the map's meaning: canonical JSON without captured keys."""
+    wb = load_workbook(source) if isinstance(source, Path) else source
+    data = wb.model_dump(mode="json", exclude={"captured_keys"})
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def store_captured_keys(path: Path, keys: dict[str, Any]) -> None:
+    """Record setup's hash keys in the workbook without touching anything a person confirmed."""
+    from flitstack.reporting import write_private
+
+    doc = load_raw(path)
+    doc["captured_keys"] = keys
+    buffer = io.StringIO()
+    _yaml().dump(doc, buffer)
+    write_private(path, buffer.getvalue())
