@@ -1,9 +1,99 @@
-"""Commands of the mapping area (registered on the root app by flitstack.cli)."""
+"""Commands of the mapping area: propose the field map, confirm it, show it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from flitstack.mapping.confirm import confirm_workbook, read_confirmation
+from flitstack.mapping.propose import propose_map
+from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook, save_workbook
+from flitstack.reporting import write_html
+from flitstack.settings import Settings
+from flitstack.source.reader import ExportError
+
+console = Console()
+map_app = typer.Typer(help="Propose, review and confirm the field map.", no_args_is_help=True)
+
+
+def write_workbook_html(wb: Workbook, workbook_path: Path) -> Path:
+    """The workbook as a readable page beside the YAML."""
+    return write_html(
+        workbook_path.with_suffix(".html"),
+        "workbook.html.j2",
+        wb=wb,
+        review=[c for c in wb.columns if c.review],
+        confirmation=read_confirmation(workbook_path),
+    )
+
+
+@map_app.command("propose")
+def propose(
+    export: Path = typer.Argument(..., help="export folder or .zip"),
+    out: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to write"),
+) -> None:
+    """Propose a field map for every column of the export (YAML workbook + HTML view)."""
+    try:
+        with console.status("auditing the export and proposing the map…"):
+            wb = propose_map(export, Settings())
+    except ExportError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    save_workbook(wb, out)
+    html = write_workbook_html(wb, out)
+    review = [c for c in wb.columns if c.review]
+    skipped = [c for c in wb.columns if not c.migrate]
+    console.print(
+        f"Proposed {len(wb.columns)} columns: {len(wb.columns) - len(skipped)} mapped, "
+        f"{len(skipped)} not migrated (each with a reason), {len(review)} to review."
+    )
+    if review:
+        table = Table("file", "column", "proposed", "confidence", "why", title="Please review")
+        for c in review:
+            table.add_row(c.file, c.column, c.label, f"{c.confidence:.0%}", c.reason)
+        console.print(table)
+    console.print(f"Workbook: [bold]{out}[/]  (view: {html})")
+    console.print('Next: review it, then [bold]flitstack map confirm --by "Your Name"[/]')
+
+
+@map_app.command("confirm")
+def confirm(
+    workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to confirm"),
+    by: str = typer.Option(None, "--by", help="who confirms (default: your login name)"),
+) -> None:
+    """Confirm the workbook as it is now; editing it later requires confirming again."""
+    try:
+        c = confirm_workbook(workbook, by)
+    except (WorkbookError, FileNotFoundError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    write_workbook_html(load_workbook(workbook), workbook)
+    console.print(
+        f"Confirmed by {c.confirmed_by} at {c.confirmed_at} (digest {c.digest[:12]}); "
+        f"{c.review_items} entries were marked for review."
+    )
+
+
+@map_app.command("show")
+def show(workbook: Path = typer.Option(Path("flitstack-map.yaml"))) -> None:
+    """Print the map and whether it is confirmed."""
+    wb = load_workbook(workbook)
+    table = Table("file", "column", "target", "transform", "conf.", title=str(workbook))
+    for c in wb.columns:
+        style = "yellow" if c.review else None
+        table.add_row(c.file, c.column, c.label, c.transform, f"{c.confidence:.0%}", style=style)
+    console.print(table)
+    confirmation = read_confirmation(workbook)
+    console.print(
+        f"confirmed by {confirmation.confirmed_by} at {confirmation.confirmed_at}"
+        if confirmation
+        else "[yellow]not confirmed[/]"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.add_typer(map_app, name="map")

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 PIPEDRIVE_FIELD_TYPES = (
     "varchar", "varchar_auto", "text", "double", "monetary", "date", "set", "enum", "user",
@@ -36,6 +36,7 @@ class CustomField(BaseModel):
     name: str
     field_type: str = "varchar"
     options: list[str] = Field(default_factory=list)
+    source: str | None = None  # the MDC property a practice-defined field comes from
 
 
 class ColumnMap(BaseModel):
@@ -90,6 +91,8 @@ class Workbook(BaseModel):
     pipelines: list[Pipeline] = Field(default_factory=list)
     value_maps: list[ValueMap] = Field(default_factory=list)
     columns: list[ColumnMap] = Field(default_factory=list)
+    #: Person custom fields made from the practice's own property definitions
+    custom_properties: list[CustomField] = Field(default_factory=list)
     captured_keys: dict[str, Any] = Field(default_factory=dict)
 
     def column_map(self, file: str, column: str) -> ColumnMap | None:
@@ -119,6 +122,8 @@ class Workbook(BaseModel):
         for c in self.columns:
             if c.migrate and c.custom is not None and c.target:
                 out.setdefault((c.target, c.custom.name), c.custom)
+        for prop in self.custom_properties:
+            out.setdefault(("person", prop.name), prop)
         return out
 
 
@@ -141,7 +146,7 @@ Nothing is written to Pipedrive until the current contents are confirmed.
 def _to_commented(wb: Workbook) -> CommentedMap:
     data = CommentedMap(wb.model_dump(mode="json"))
     data.yaml_set_start_comment(_HEADER)
-    cols = data["columns"]
+    cols = data["columns"] = CommentedSeq(data["columns"])
     for i, col in enumerate(wb.columns):
         note = f"{col.file}.{col.column} → {col.label} · {col.confidence:.0%}"
         if col.review:
