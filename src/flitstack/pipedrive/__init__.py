@@ -1,0 +1,1 @@
+"""The Pipedrive API client: async httpx, typed errors, rate governor, pagination."""

@@ -1,0 +1,1 @@
+"""The Pipedrive sandbox: a real HTTP server that behaves like Pipedrive."""
