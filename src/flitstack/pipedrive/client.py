@@ -1,0 +1,273 @@
+"""An async Pipedrive client that would work unchanged against api.pipedrive.com.
+
+Layers, as httpx does them: ``request`` sends one call through the rate governor, maps error
+envelopes to typed errors and retries what is safe to retry; resource helpers above it know
+Pipedrive's paths (v2 wherever the spec has it: half the token cost). The token goes in the
+``x-api-token`` header and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from flitstack.pipedrive.costs import token_cost
+from flitstack.pipedrive.errors import (
+    BudgetExhausted,
+    NotFound,
+    PipedriveError,
+    RateLimited,
+    ResponseLost,
+    TransientError,
+    Unauthorized,
+    ValidationFailed,
+)
+from flitstack.pipedrive.governor import RateGovernor
+
+log = logging.getLogger(__name__)
+
+V2_KINDS = ("persons", "organizations", "deals", "activities")
+FIELD_PATHS = {
+    "person": "personFields",
+    "organization": "organizationFields",
+    "deal": "dealFields",
+    "activity": "activityFields",
+}
+KIND_OF = {"person": "persons", "organization": "organizations", "deal": "deals",
+           "activity": "activities"}  # fmt: skip
+
+
+class PipedriveClient:
+    """One account, one token. Use as ``async with PipedriveClient(root, token) as pd:``."""
+
+    def __init__(
+        self,
+        api_root: str,
+        token: str,
+        governor: RateGovernor | None = None,
+        *,
+        max_retries: int = 6,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not token:
+            raise Unauthorized("no API token given (set PIPEDRIVE_API_TOKEN or use the keyring)")
+        self.api_root = api_root.rstrip("/")
+        self.governor = governor or RateGovernor()
+        self.max_retries = max_retries
+        self._http = httpx.AsyncClient(
+            base_url=self.api_root,
+            headers={"x-api-token": token, "accept": "application/json"},
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> PipedriveClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the one place requests are sent -----------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one call; return the decoded envelope. Raises the typed errors."""
+        cost = token_cost(method, f"/api{path}")
+        search = path.endswith("/search") or path.endswith("/find")
+        creates = method == "POST"
+        attempt = 0
+        while True:
+            slot = await self.governor.acquire(search)
+            try:
+                response = await self._http.request(
+                    method, path, params=params, json=json, files=files, data=data
+                )
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                if creates:
+                    raise ResponseLost(
+                        f"no answer ({type(exc).__name__}); the record may exist",
+                        method=method,
+                        path=path,
+                    ) from exc
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise TransientError(str(exc), method=method, path=path) from exc
+                await asyncio.sleep(self.governor.backoff(attempt))
+                continue
+            finally:
+                self.governor.release(slot)
+            self.governor.observe(response.headers, cost)
+            status = response.status_code
+            if status < 400:
+                try:
+                    body: dict[str, Any] = response.json()
+                except ValueError as exc:
+                    if creates:
+                        raise ResponseLost("answer was not JSON", method=method, path=path) from exc
+                    raise TransientError("answer was not JSON", method=method, path=path) from exc
+                return body
+            message = _error_message(response)
+            if status == 429:
+                wait = _retry_after(response)
+                spent = response.headers.get("x-daily-requests-left") == "0"
+                if spent or "budget" in message.lower():
+                    raise BudgetExhausted(
+                        message, retry_after=wait, status=429, method=method, path=path
+                    )
+                self.governor.pause(wait)
+                attempt += 1
+                if attempt > self.max_retries * 3:
+                    raise RateLimited(message, status=429, method=method, path=path)
+                continue
+            if status >= 500:
+                if creates and status in {502, 504}:
+                    raise ResponseLost(message, status=status, method=method, path=path)
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise TransientError(message, status=status, method=method, path=path)
+                await asyncio.sleep(self.governor.backoff(attempt))
+                continue
+            kind: type[PipedriveError] = {401: Unauthorized, 403: Unauthorized, 404: NotFound}.get(
+                status, ValidationFailed
+            )
+            raise kind(message, status=status, method=method, path=path)
+
+    # --- resources -------------------------------------------------------------------------
+    async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v2/{persons|organizations|deals|activities}."""
+        data: dict[str, Any] = (await self.request("POST", f"/v2/{kind}", json=body))["data"]
+        return data
+
+    async def get(self, kind: str, record_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.request("GET", f"/v2/{kind}/{record_id}"))["data"]
+        return data
+
+    async def patch(self, kind: str, record_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"/v2/{kind}/{record_id}"
+        data: dict[str, Any] = (await self.request("PATCH", path, json=body))["data"]
+        return data
+
+    async def delete(self, kind: str, record_id: int) -> bool:
+        """Delete; False when it was already gone."""
+        version = "v1" if kind in {"notes", "files"} else "v2"
+        try:
+            await self.request("DELETE", f"/{version}/{kind}/{record_id}")
+        except NotFound:
+            return False
+        return True
+
+    async def paginate(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a list: v2 cursors or v1 start/limit."""
+        query = dict(params or {})
+        v1 = path.startswith("/v1/")
+        query["limit"] = limit
+        while True:
+            body = await self.request("GET", path, params=query)
+            for item in body.get("data") or []:
+                yield item
+            extra = body.get("additional_data") or {}
+            if v1:
+                pagination = extra.get("pagination") or {}
+                if not pagination.get("more_items_in_collection"):
+                    return
+                query["start"] = pagination.get("next_start", 0)
+            else:
+                cursor = extra.get("next_cursor")
+                if not cursor:
+                    return
+                query["cursor"] = cursor
+
+    async def list_all(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        return [item async for item in self.paginate(path, params)]
+
+    async def search(
+        self, kind: str, term: str, *, fields: str | None = None, exact: bool = True
+    ) -> list[dict[str, Any]]:
+        """Search persons/organizations/deals; returns the found items."""
+        params: dict[str, Any] = {"term": term, "exact_match": str(exact).lower()}
+        if fields:
+            params["fields"] = fields
+        body = await self.request("GET", f"/v2/{kind}/search", params=params)
+        return [hit["item"] for hit in (body.get("data") or {}).get("items") or []]
+
+    async def fields(self, target: str) -> list[dict[str, Any]]:
+        return await self.list_all(f"/v2/{FIELD_PATHS[target]}")
+
+    async def create_field(
+        self, target: str, name: str, field_type: str, options: list[str] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"field_name": name, "field_type": field_type}
+        if options:
+            body["options"] = [{"label": o} for o in options]
+        path = f"/v2/{FIELD_PATHS[target]}"
+        data: dict[str, Any] = (await self.request("POST", path, json=body))["data"]
+        return data
+
+    async def users(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = (await self.request("GET", "/v1/users"))["data"] or []
+        return data
+
+    async def me(self) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.request("GET", "/v1/users/me"))["data"]
+        return data
+
+    async def find_user_by_email(self, email: str) -> dict[str, Any] | None:
+        params = {"term": email, "search_by_email": 1}
+        found = (await self.request("GET", "/v1/users/find", params=params))["data"] or []
+        return next((u for u in found if str(u.get("email", "")).lower() == email.lower()), None)
+
+    async def activity_types(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = (await self.request("GET", "/v1/activityTypes"))["data"]
+        return data
+
+    async def create_note(self, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.request("POST", "/v1/notes", json=body))["data"]
+        return data
+
+    async def upload_file(
+        self, name: str, content: bytes, mime: str, links: dict[str, int]
+    ) -> dict[str, Any]:
+        files = {"file": (name, content, mime or "application/octet-stream")}
+        data = {k: str(v) for k, v in links.items()}
+        body = await self.request("POST", "/v1/files", files=files, data=data)
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or f"HTTP {response.status_code}")
+    return f"HTTP {response.status_code}"
+
+
+def _retry_after(response: httpx.Response) -> float:
+    for header in ("retry-after", "x-ratelimit-reset"):
+        value = response.headers.get(header)
+        if value:
+            try:
+                return max(0.1, float(value))
+            except ValueError:
+                continue
+    return 2.0
