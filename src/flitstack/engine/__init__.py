@@ -1,0 +1,1 @@
+"""The migration engine: state store, setup, ordered load, sample diff, delta, rollback."""

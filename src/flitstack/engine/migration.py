@@ -1,0 +1,1057 @@
+# mypy: disable-error-code="misc"
+"""The migration run: setup, ordered load, sample diff, delta pickup and rollback.
+
+Exactly once: before each create an intent is stored; after it the ID. A create whose answer
+was lost, or that a killed run left as an intent, is first looked for in Pipedrive (by the
+MDC source ID custom field, or the ``MDC ref`` marker in notes and activities) and only
+created when it is not there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import mimetypes
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flitstack.engine.records import (
+    ENGINE_FIELDS,
+    Builder,
+    Setup,
+    group_by,
+    norm_name,
+    row_hash,
+)
+from flitstack.engine.state import StateStore
+from flitstack.mapping.confirm import require_confirmed
+from flitstack.mapping.known import SOURCE_ID_FIELD
+from flitstack.mapping.workbook import Workbook, load_workbook
+from flitstack.pipedrive.client import KIND_OF, PipedriveClient
+from flitstack.pipedrive.costs import token_cost
+from flitstack.pipedrive.errors import NotFound, ResponseLost
+from flitstack.settings import DuplicatePolicy, Settings
+from flitstack.source.reader import Export, Reject, Row, open_export
+
+Progress = Callable[[str, int, int], None]
+LOAD_ORDER = ("organizations", "persons", "activities", "deals", "notes", "files")
+
+
+@dataclass
+class LoadSummary:
+    """Counts that add up: every source row is migrated, merged, rejected or skipped."""
+
+    source_rows: Counter[str] = field(default_factory=Counter)
+    migrated: Counter[str] = field(default_factory=Counter)  # rows that became records
+    merged: Counter[str] = field(default_factory=Counter)  # rows folded into another record
+    rejected: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)  # Pipedrive records by object
+    matched: Counter[str] = field(default_factory=Counter)
+    flagged: int = 0
+
+    def unaccounted(self) -> dict[str, int]:
+        out = {}
+        for f, n in self.source_rows.items():
+            done = self.migrated[f] + self.merged[f] + self.rejected[f] + self.skipped[f]
+            if done != n:
+                out[f] = n - done
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source_rows": dict(self.source_rows),
+            "migrated": dict(self.migrated),
+            "merged": dict(self.merged),
+            "rejected": dict(self.rejected),
+            "skipped": dict(self.skipped),
+            "created": dict(self.created),
+            "matched": dict(self.matched),
+            "flagged": self.flagged,
+            "unaccounted": self.unaccounted(),
+        }
+
+
+class Migration:
+    """One migration project: an export, a confirmed workbook, a state file, a client."""
+
+    def __init__(
+        self,
+        export_path: Path,
+        workbook_path: Path,
+        state: StateStore,
+        client: PipedriveClient,
+        settings: Settings | None = None,
+        concurrency: int = 16,
+        progress: Progress | None = None,
+    ) -> None:
+        self.export_path, self.workbook_path = export_path, workbook_path
+        self.state, self.pd = state, client
+        self.settings = settings or Settings()
+        self.concurrency = concurrency
+        self.progress = progress or (lambda step, done, total: None)
+        self.wb: Workbook = load_workbook(workbook_path)
+        self.setup_state = Setup()
+        self.run_id = 0
+
+    # --- writes, audited ------------------------------------------------------------------------
+    async def _write(
+        self, method: str, path: str, obj: str, key: str, call: Awaitable[dict[str, Any]]
+    ) -> dict[str, Any]:
+        try:
+            result = await call
+        except Exception as exc:
+            self.state.audit(
+                self.run_id,
+                method,
+                path,
+                obj,
+                key,
+                None,
+                f"error: {exc}",
+                token_cost(method, "/api" + path),
+            )
+            raise
+        pd_id = result.get("id") if isinstance(result, dict) else None
+        self.state.audit(
+            self.run_id, method, path, obj, key, pd_id, "ok", token_cost(method, "/api" + path)
+        )
+        return result
+
+    async def _find_existing(self, kind: str, key: str, person_id: int | None) -> int | None:
+        """Find a record this migration may already have created (lost answer or killed run)."""
+        if kind in {"persons", "organizations", "deals"}:
+            for item in await self.pd.search(kind, key, fields="custom_fields", exact=True):
+                return int(item["id"])
+            return None
+        if person_id is None:
+            return None
+        marker = f"MDC ref: {key}"
+        path = {"activities": "/v2/activities", "notes": "/v1/notes", "files": "/v1/files"}[kind]
+        async for item in self.pd.paginate(path, {"person_id": person_id}):
+            text = item.get("note") or item.get("content") or item.get("name") or ""
+            if marker in text or (kind == "files" and key.split(":", 1)[-1] in text):
+                return int(item["id"])
+        return None
+
+    async def ensure(
+        self,
+        kind: str,
+        key: str,
+        body: dict[str, Any],
+        *,
+        person_id: int | None = None,
+        row: Row | None = None,
+        upload: tuple[str, bytes, str, dict[str, int]] | None = None,
+    ) -> int:
+        """Create ``key`` once: reuse its mapping, recover a lost create, or create it."""
+        known = self.state.pd_id(key)
+        if known is not None:
+            return known
+        if self.state.has_intent(key):
+            found = await self._find_existing(kind, key, person_id)
+            if found is not None:
+                self._record(kind, key, found, True, row)
+                return found
+        self.state.intend(key, kind)
+        for attempt in range(4):
+            try:
+                result = await self._create(kind, key, body, upload)
+                self._record(kind, key, int(result["id"]), True, row)
+                return int(result["id"])
+            except ResponseLost:
+                found = await self._find_existing(kind, key, person_id)
+                if found is not None:
+                    self._record(kind, key, found, True, row)
+                    return found
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _create(
+        self,
+        kind: str,
+        key: str,
+        body: dict[str, Any],
+        upload: tuple[str, bytes, str, dict[str, int]] | None,
+    ) -> dict[str, Any]:
+        if kind == "notes":
+            return await self._write("POST", "/v1/notes", "note", key, self.pd.create_note(body))
+        if kind == "files":
+            assert upload is not None
+            return await self._write("POST", "/v1/files", "file", key, self.pd.upload_file(*upload))
+        return await self._write("POST", f"/v2/{kind}", kind, key, self.pd.create(kind, body))
+
+    def _record(self, kind: str, key: str, pd_id: int, created: bool, row: Row | None) -> None:
+        modified = str(row.raw.get("ModifiedAt") or "") if row else ""
+        self.state.record(
+            key, kind, pd_id, created, self.run_id, row_hash(row) if row else "", modified
+        )
+
+    # --- reading the export --------------------------------------------------------------------
+    def read(self, export: Export, summary: LoadSummary) -> dict[str, list[Row]]:
+        rows: dict[str, list[Row]] = {}
+        for name in export.csv_files():
+            kept: list[Row] = []
+            for item in export.read(name):
+                summary.source_rows[name] += 1
+                if isinstance(item, Reject):
+                    summary.rejected[name] += 1
+                    self.state.note_outcome(
+                        self.run_id, name, "", item.line, item.column or "", "rejected", item.reason
+                    )
+                else:
+                    kept.append(item)
+            rows[name] = kept
+        return rows
+
+    # --- setup -------------------------------------------------------------------------------
+    async def setup(self) -> Setup:
+        """Custom fields (reused when one of the same name and type exists), pipelines, users."""
+        require_confirmed(self.workbook_path)
+        wanted: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        for (target, name), custom in self.wb.custom_fields().items():
+            if target in {"person", "organization", "deal"}:
+                wanted[(target, name)] = (custom.field_type, custom.options)
+        for target, name, ftype, options in ENGINE_FIELDS:
+            wanted.setdefault((target, name), (ftype, options))
+        s = Setup()
+        existing: dict[str, list[dict[str, Any]]] = {}
+        for target in ("person", "organization", "deal"):
+            existing[target] = await self.pd.fields(target)
+        for (target, name), (ftype, options) in wanted.items():
+            match = next(
+                (
+                    f
+                    for f in existing[target]
+                    if f["field_name"] == name and f["field_type"] == ftype
+                ),
+                None,
+            )
+            created = match is None
+            if match is None:
+                match = await self._write(
+                    "POST", f"/v2/{target}Fields", "field", name,
+                    self.pd.create_field(target, name, ftype, options or None),
+                )  # fmt: skip
+                existing[target].append(match)
+            opts = {str(o["label"]).casefold(): int(o["id"]) for o in match.get("options") or []}
+            s.fields[(target, name)] = {"key": match["field_code"], "type": ftype, "options": opts}
+            if created or self.state.setup_items("field").get(f"{target}:{name}") is None:
+                prior = self.state.setup_items("field").get(f"{target}:{name}")
+                self.state.remember_setup(
+                    "field", f"{target}:{name}", match["field_code"], {"target": target},
+                    created or bool(prior and prior[2]),
+                )  # fmt: skip
+        pipelines = {p["name"]: p for p in await self.pd.list_all("/v2/pipelines")}
+        for pipe in self.wb.pipelines:
+            p = pipelines.get(pipe.name)
+            if p is None:
+                call = self.pd.request("POST", "/v2/pipelines", json={"name": pipe.name})
+                p = await self._write("POST", "/v2/pipelines", "pipeline", pipe.name, call)
+                p = p.get("data", p)
+                self.state.remember_setup("pipeline", pipe.name, str(p["id"]), {}, True)
+            s.pipelines[pipe.name] = int(p["id"])
+            stages = {
+                st["name"]: st
+                for st in await self.pd.list_all("/v2/stages", {"pipeline_id": p["id"]})
+            }
+            for stage in pipe.stages:
+                st = stages.get(stage)
+                if st is None:
+                    body = {"name": stage, "pipeline_id": p["id"]}
+                    call = self.pd.request("POST", "/v2/stages", json=body)
+                    res = await self._write("POST", "/v2/stages", "stage", stage, call)
+                    st = res.get("data", res)
+                s.stages[(pipe.name, stage)] = int(st["id"])
+        users = await self.pd.users()
+        by_email = {str(u.get("email", "")).casefold(): int(u["id"]) for u in users}
+        me = await self.pd.me()
+        fallback = self.settings.fallback_owner_email
+        s.fallback_user = by_email.get((fallback or "").casefold(), int(me["id"]))
+        s.activity_types = {t["key_string"] for t in await self.pd.activity_types()}
+        self.resolution: list[dict[str, str]] = []
+        with open_export(self.export_path) as export:
+            for row in export.read("providers") if export.has("providers") else []:
+                if not isinstance(row, Row):
+                    continue
+                email = str(row.raw.get("Email") or "").strip()
+                pid = row.source_id or ""
+                user = by_email.get(email.casefold()) if email else None
+                if user is not None:
+                    s.provider_users[pid] = user
+                    how = "matched by e-mail"
+                else:
+                    s.provider_users[pid] = s.fallback_user
+                    how = "no e-mail in MDC" if not email else "no Pipedrive user with this e-mail"
+                    how += ": records go to the fallback owner"
+                name = f"{row.raw.get('FirstName') or ''} {row.raw.get('LastName') or ''}".strip()
+                self.resolution.append(
+                    {"provider": pid, "name": name, "email": email,
+                     "user_id": str(s.provider_users[pid]), "resolution": how}
+                )  # fmt: skip
+        self.setup_state = s
+        return s
+
+    # --- load --------------------------------------------------------------------------------
+    async def _gather(self, step: str, jobs: list[Callable[[], Awaitable[Any]]]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+        done = 0
+
+        async def run(job: Callable[[], Awaitable[Any]]) -> None:
+            nonlocal done
+            async with gate:
+                await job()
+            done += 1
+            self.progress(step, done, len(jobs))
+
+        self.progress(step, 0, len(jobs))
+        await asyncio.gather(*(run(j) for j in jobs))
+
+    async def snapshot_account(self) -> dict[str, Any]:
+        """Everything in the account that a migration could touch, for the rollback proof."""
+        data: dict[str, Any] = {}
+        for kind in ("persons", "organizations", "deals", "activities"):
+            data[kind] = await self.pd.list_all(f"/v2/{kind}")
+        for kind in ("notes", "files"):
+            data[kind] = await self.pd.list_all(f"/v1/{kind}")
+        for target in ("person", "organization", "deal"):
+            data[f"{target}Fields"] = [
+                f for f in await self.pd.fields(target) if f.get("is_custom_field")
+            ]
+        data["pipelines"] = await self.pd.list_all("/v2/pipelines")
+        data["stages"] = await self.pd.list_all("/v2/stages")
+        return data
+
+    async def migrate(self, sample: int | None = None, kind: str = "migrate") -> LoadSummary:
+        """Load everything (or a sample of patients that covers the hard cases), in order."""
+        require_confirmed(self.workbook_path)
+        self.run_id = self.state.start_run(kind)
+        if self.state.snapshot() is None:
+            self.state.save_snapshot(await self.snapshot_account())
+        await self.setup()
+        summary = LoadSummary()
+        with open_export(self.export_path) as export:
+            rows = self.read(export, summary)
+            summary = await self._load(export, rows, summary, sample)
+        for k, v in self.state.counts().items():
+            summary.created[k] = v.get("created", 0)
+            summary.matched[k] = v.get("matched", 0)
+        self.state.finish_run(self.run_id, "done", summary.as_dict())
+        return summary
+
+    async def _load(
+        self, export: Export, rows: dict[str, list[Row]], summary: LoadSummary, sample: int | None
+    ) -> LoadSummary:
+        b = Builder(self.wb, self.settings, self.setup_state)
+        b.providers = {r.source_id or "": r for r in rows.get("providers", [])}
+        b.locations = {r.source_id or "": r for r in rows.get("locations", [])}
+        patients = rows.get("patients", [])
+        status_col: str | None = None
+        skip_values = set()
+        for c in b.cols("patients"):
+            skip_values |= set(c.options.get("skip_values") or [])
+            if c.options.get("skip_values"):
+                status_col = c.column
+        chosen: set[str | None] = {p.source_id for p in patients}
+        if sample:
+            chosen = self.pick_sample(rows, sample)
+        keep: dict[str, Row] = {}
+        for p in patients:
+            if p.source_id not in chosen:
+                continue
+            if (
+                status_col
+                and str(p.values.get("Status") or p.raw.get(status_col) or "") in skip_values
+            ):
+                self.state.note_outcome(
+                    self.run_id,
+                    "patients",
+                    p.source_id or "",
+                    p.line,
+                    "Status",
+                    "skipped",
+                    "patient marked Deleted in MDC: not migrated",
+                )
+                summary.skipped["patients"] += 1
+                continue
+            keep[p.source_id or ""] = p
+        if sample:
+            summary.skipped["patients"] += len(patients) - len(chosen)
+
+        patient_ids = {p.source_id for p in patients}
+
+        def child_rows(file: str) -> dict[str, list[Row]]:
+            col = (
+                b._col_name(file, "person_ref")
+                if b.col(file, "person_ref")
+                else b._col_name(file, "person_id")
+            )
+            grouped = group_by(rows.get(file, []), col)
+            for pid, items in grouped.items():
+                if pid not in keep:
+                    reason = (
+                        "patient not migrated (Deleted or not in the sample)"
+                        if pid in chosen or not sample
+                        else "not in the sample"
+                    )
+                    if sample and pid not in chosen:
+                        summary.skipped[file] += len(items)
+                        continue
+                    for r in items:
+                        exists = pid in patient_ids
+                        outcome = "skipped" if exists else "rejected"
+                        why = reason if exists else f"patient {pid} does not exist (orphan)"
+                        self.state.note_outcome(
+                            self.run_id, file, r.source_id or "", r.line, "PatientID", outcome, why
+                        )
+                        if pid in {p.source_id for p in patients}:
+                            summary.skipped[file] += 1
+                        else:
+                            summary.rejected[file] += 1
+            # rows with no patient at all
+            for r in rows.get(file, []):
+                if not str(r.raw.get(col) or "").strip():
+                    summary.rejected[file] += 1
+                    self.state.note_outcome(
+                        self.run_id,
+                        file,
+                        r.source_id or "",
+                        r.line,
+                        col,
+                        "rejected",
+                        "no patient reference",
+                    )
+            return {pid: items for pid, items in grouped.items() if pid in keep}
+
+        ins = child_rows("patient_insurance")
+        recalls = child_rows("recalls")
+        ledger = child_rows("ledger_entries")
+        props = child_rows("patient_custom_properties")
+        appts = child_rows("appointments")
+        plans = child_rows("treatment_plans")
+        labs = child_rows("lab_cases")
+        refs = child_rows("referrals")
+        notes = child_rows("clinical_notes")
+        docs = child_rows("documents")
+
+        # 1. Organizations: locations, carriers (deduplicated), labs and referral practices.
+        org_of: dict[str, int] = {}
+        carrier_org: dict[str, int] = {}
+        org_jobs: list[Callable[[], Awaitable[Any]]] = []
+        for r in rows.get("locations", []):
+            key = f"locations:{r.source_id}"
+            name = str(r.raw.get(b._col_name("locations", "name")) or r.source_id)
+            org_jobs.append(
+                self._org_job(b, "locations", r, name, "Practice Location", key, org_of, key)
+            )
+            summary.migrated["locations"] += 1
+        carriers_by_name: dict[str, list[Row]] = {}
+        carrier_col = b._col_name("patient_insurance", "insurance_org")
+        used_carriers = {str(r.raw.get(carrier_col) or "").strip()
+                         for items in ins.values() for r in items}  # fmt: skip
+        for r in rows.get("insurance_carriers", []):
+            if sample and r.source_id not in used_carriers:
+                summary.skipped["insurance_carriers"] += 1
+                continue
+            name = str(r.raw.get(b._col_name("insurance_carriers", "name")) or "").strip()
+            carriers_by_name.setdefault(norm_name(name) or r.source_id or "", []).append(r)
+        for norm, group in carriers_by_name.items():
+            first = group[0]
+            key = f"insurance_carriers:{norm}"
+            name = str(first.raw.get(b._col_name("insurance_carriers", "name")) or first.source_id)
+            org_jobs.append(
+                self._org_job(
+                    b, "insurance_carriers", first, name, "Insurance Carrier", key, org_of, key
+                )
+            )
+            summary.migrated["insurance_carriers"] += 1
+            summary.merged["insurance_carriers"] += len(group) - 1
+        side_orgs: dict[str, tuple[str, Row, str]] = {}
+        for file, name_col in (("lab_cases", "LabName"), ("referrals", "PracticeName")):
+            for items in (labs if file == "lab_cases" else refs).values():
+                for r in items:
+                    name = str(r.raw.get(name_col) or "").strip()
+                    if name:
+                        side_orgs.setdefault(f"{file}:org:{norm_name(name)}", (file, r, name))
+        for key, (file, r, name) in side_orgs.items():
+            kind = "Dental Lab" if file == "lab_cases" else "Referral Practice"
+            org_jobs.append(self._org_job(b, file, r, name, kind, key, org_of, key))
+        await self._gather("organizations", org_jobs)
+        for norm, group in carriers_by_name.items():
+            for r in group:
+                carrier_org[r.source_id or ""] = org_of[f"insurance_carriers:{norm}"]
+
+        # 2. People, with org links, insurance, recalls, ledger and custom properties.
+        person_of: dict[str, int] = {}
+        prop_defs = {p.source: p for p in self.wb.custom_properties if p.source}
+        last_recall: dict[str, Row] = {}
+
+        async def person_job(pid: str, row: Row) -> None:
+            extras = b.insurance_extras(ins.get(pid, []), carrier_org)
+            custom, last = b.recall_extras(recalls.get(pid, []))
+            if last is not None:
+                last_recall[pid] = last
+            extras["custom"].update(custom)
+            if ledger.get(pid):
+                extras["custom"].update(b.ledger_extras(ledger[pid]))
+            for pr in props.get(pid, []):
+                definition = prop_defs.get(str(pr.raw.get("PropertyName") or "").strip())
+                if definition is None:
+                    self.state.note_outcome(
+                        self.run_id,
+                        "patient_custom_properties",
+                        pid,
+                        pr.line,
+                        "PropertyName",
+                        "flagged",
+                        "property has no definition: not migrated",
+                    )
+                    continue
+                transform = {"date": "date", "double": "number", "enum": "picklist"}.get(
+                    definition.field_type, "text"
+                )
+                if definition.options == ["Yes", "No"]:
+                    transform = "bool_yes_no"
+                from flitstack.transform import TransformContext, apply
+
+                out = apply(
+                    transform,
+                    pr.raw.get("Value"),
+                    TransformContext(self.settings, {"options": definition.options}),
+                )
+                if out.ok and out.value is not None:
+                    extras["custom"][("person", definition.name)] = out.value
+                elif not out.ok:
+                    self.state.note_outcome(
+                        self.run_id,
+                        "patient_custom_properties",
+                        pid,
+                        pr.line,
+                        "Value",
+                        "flagged",
+                        f"{out.reason}; left empty",
+                    )
+            key = f"patients:{pid}"
+            body = b.person(row, key, extras)
+            person_of[pid] = await self._person(key, body, row)
+
+        await self._gather(
+            "persons", [lambda p=pid, r=row: person_job(p, r) for pid, row in keep.items()]
+        )
+        summary.migrated["patients"] += len(keep)
+        for file, grouped in (
+            ("patient_insurance", ins),
+            ("recalls", recalls),
+            ("ledger_entries", ledger),
+            ("patient_custom_properties", props),
+        ):
+            summary.merged[file] += sum(len(v) for v in grouped.values())
+
+        # 3. Activities: appointments and the last recall visit as a Task.
+        act_jobs: list[Callable[[], Awaitable[Any]]] = []
+        for pid, items in appts.items():
+            for r in items:
+                key = f"appointments:{r.source_id}"
+                act_jobs.append(
+                    lambda r=r, key=key, pid=pid: self.ensure(
+                        "activities",
+                        key,
+                        b.appointment(r, person_of[pid], key),
+                        person_id=person_of[pid],
+                        row=r,
+                    )
+                )
+                summary.migrated["appointments"] += 1
+        for pid, r in last_recall.items():
+            key = f"recalls:{r.source_id}:last-visit"
+            owner = self.setup_state.fallback_user
+            act_jobs.append(
+                lambda r=r, key=key, pid=pid, owner=owner: self.ensure(
+                    "activities",
+                    key,
+                    b.recall_task(r, person_of[pid], owner, key),
+                    person_id=person_of[pid],
+                    row=r,
+                )
+            )
+        await self._gather("activities", act_jobs)
+
+        # 4. Deals: treatment plans (with their items), lab cases, referrals.
+        deal_of: dict[str, int] = {}
+        items_by_plan = group_by(
+            rows.get("treatment_plan_items", []), b._col_name("treatment_plan_items", "deal_ref")
+        )
+        deal_jobs: list[Callable[[], Awaitable[Any]]] = []
+        for pid, items in plans.items():
+            for r in items:
+                key = f"treatment_plans:{r.source_id}"
+                title = str(r.raw.get(b._col_name("treatment_plans", "title")) or "Treatment plan")
+                body = b.deal(
+                    "treatment_plans",
+                    r,
+                    key,
+                    person_of[pid],
+                    None,
+                    "treatment_plan_status",
+                    "treatment_plan_outcome",
+                    "Treatment plans",
+                    title,
+                )
+                procedures = b.plan_items(items_by_plan.get(r.source_id or "", []))
+                if procedures and ("deal", "planned_procedures__c") in self.setup_state.fields:
+                    b.put_custom(body, "deal", "planned_procedures__c", procedures)
+                deal_jobs.append(self._deal_job(key, body, r, deal_of, r.source_id or ""))
+                summary.migrated["treatment_plans"] += 1
+        plan_ids = {r.source_id for items in plans.values() for r in items}
+        for item in rows.get("treatment_plan_items", []):
+            plan = str(item.raw.get(b._col_name("treatment_plan_items", "deal_ref")) or "").strip()
+            if plan in plan_ids:
+                summary.merged["treatment_plan_items"] += 1
+            elif sample:
+                summary.skipped["treatment_plan_items"] += 1
+            else:
+                summary.skipped["treatment_plan_items"] += 1
+                self.state.note_outcome(
+                    self.run_id,
+                    "treatment_plan_items",
+                    item.source_id or "",
+                    item.line,
+                    "TreatmentPlanID",
+                    "skipped",
+                    "its treatment plan was not migrated",
+                )
+        for file, grouped, name_col, status_map, outcome_map, pipeline in (
+            ("lab_cases", labs, "LabName", "lab_case_status", "lab_case_outcome", "Lab cases"),
+            ("referrals", refs, "PracticeName", "referral_status", "referral_outcome", "Referrals"),
+        ):
+            for pid, items in grouped.items():
+                for r in items:
+                    key = f"{file}:{r.source_id}"
+                    org_name = str(r.raw.get(name_col) or "").strip()
+                    org = org_of.get(f"{file}:org:{norm_name(org_name)}") if org_name else None
+                    if file == "lab_cases":
+                        title = (
+                            f"Lab case: {r.values.get('CaseType') or 'case'} — {org_name or 'lab'}"
+                        )
+                    else:
+                        who = r.raw.get("SpecialistName") or org_name
+                        title = f"Referral {r.values.get('Direction') or ''}: "
+                        title += f"{r.raw.get('Specialty') or ''} — {who}"
+                    body = b.deal(
+                        file, r, key, person_of[pid], org, status_map, outcome_map, pipeline, title
+                    )
+                    if (
+                        file == "referrals"
+                        and ("deal", "lab_case_type__c") in self.setup_state.fields
+                    ):
+                        b.put_custom(body, "deal", "lab_case_type__c", "Referral")
+                    deal_jobs.append(self._deal_job(key, body, r, deal_of, key))
+                    summary.migrated[file] += 1
+        await self._gather("deals", deal_jobs)
+
+        # 5. Notes (person, and deal when about a plan), then Files (documents, ledger CSV).
+        note_jobs: list[Callable[[], Awaitable[Any]]] = []
+        for pid, items in notes.items():
+            for r in items:
+                key = f"clinical_notes:{r.source_id}"
+                plan = str(r.raw.get(b._col_name("clinical_notes", "deal_id")) or "").strip()
+                header = [
+                    str(r.values.get("NoteType") or "Note"),
+                    b.provider_name(r.raw.get("ProviderID")) or "",
+                ]
+                content = b.note_body(
+                    r.raw.get(b._col_name("clinical_notes", "content")),
+                    str(r.values.get("Format") or "") or None,
+                    header,
+                    key,
+                )
+                note: dict[str, Any] = {"content": content, "person_id": person_of[pid]}
+                added = b.col("clinical_notes", "add_time")
+                if added is not None:
+                    out = b.tx(added, r, "clinical_notes", r.source_id or "")
+                    if out.ok and out.value:
+                        note["add_time"] = out.value
+                if plan and plan in deal_of:
+                    note["deal_id"] = deal_of[plan]
+                note_jobs.append(
+                    lambda key=key, body=note, pid=pid, r=r: self.ensure(
+                        "notes", key, body, person_id=person_of[pid], row=r
+                    )
+                )
+                summary.migrated["clinical_notes"] += 1
+        for file, col in (
+            ("treatment_plans", "Note"),
+            ("lab_cases", "Instructions"),
+            ("referrals", "Reason"),
+        ):
+            grouped = {"treatment_plans": plans, "lab_cases": labs, "referrals": refs}[file]
+            for pid, items in grouped.items():
+                for r in items:
+                    text = r.raw.get(col)
+                    deal_key = r.source_id if file == "treatment_plans" else f"{file}:{r.source_id}"
+                    if not text or not str(text).strip() or deal_key not in deal_of:
+                        continue
+                    key = f"{file}:{r.source_id}:note"
+                    body = {
+                        "content": b.note_body(text, None, [col], key),
+                        "deal_id": deal_of[deal_key],
+                        "person_id": person_of[pid],
+                    }
+                    note_jobs.append(
+                        lambda key=key, body=body, pid=pid, r=r: self.ensure(
+                            "notes", key, body, person_id=person_of[pid], row=r
+                        )
+                    )
+        for pid in ledger:
+            key = f"ledger_entries:{pid}:note"
+            text = (
+                "Ledger history for this patient is attached as a CSV file. It is a financial "
+                "record from My Dental Clinic that Pipedrive's data model does not support "
+                "natively; the outstanding balance and last payment are on the Person."
+            )
+            body = {
+                "content": b.note_body(text, "plain", ["Financial record"], key),
+                "person_id": person_of[pid],
+            }
+            note_jobs.append(
+                lambda key=key, body=body, pid=pid: self.ensure(
+                    "notes", key, body, person_id=person_of[pid]
+                )
+            )
+        await self._gather("notes", note_jobs)
+
+        file_jobs: list[Callable[[], Awaitable[Any]]] = []
+        for pid, items in docs.items():
+            for r in items:
+                rel = str(r.raw.get("FileName") or "").strip()
+                if not rel or not export.document_exists(rel):
+                    summary.rejected["documents"] += 1
+                    self.state.note_outcome(
+                        self.run_id,
+                        "documents",
+                        r.source_id or "",
+                        r.line,
+                        "FileName",
+                        "rejected",
+                        "document file is missing from the export's documents folder",
+                    )
+                    continue
+                key = f"documents:{r.source_id}"
+                blob = export.open_document(rel)
+                name = f"mdc-{r.source_id}-{Path(rel).name}"
+                mime = (
+                    str(r.raw.get("MimeType") or "")
+                    or mimetypes.guess_type(rel)[0]
+                    or "application/octet-stream"
+                )
+                file_jobs.append(
+                    lambda key=key, pid=pid, r=r, name=name, content=blob, mime=mime: self.ensure(
+                        "files",
+                        key,
+                        {},
+                        person_id=person_of[pid],
+                        row=r,
+                        upload=(name, content, mime, {"person_id": person_of[pid]}),
+                    )
+                )
+                summary.migrated["documents"] += 1
+        for pid, items in ledger.items():
+            key = f"ledger_entries:{pid}"
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            header = list(items[0].raw)
+            writer.writerow(header)
+            for r in items:
+                writer.writerow([r.raw.get(h, "") for h in header])
+            name = f"mdc-ledger-{pid}.csv"
+            file_jobs.append(
+                lambda key=key, pid=pid, name=name, data=buf.getvalue().encode(): self.ensure(
+                    "files",
+                    key,
+                    {},
+                    person_id=person_of[pid],
+                    upload=(name, data, "text/csv", {"person_id": person_of[pid]}),
+                )
+            )
+        await self._gather("files", file_jobs)
+
+        for file in ("providers", "custom_property_definitions", "automations"):
+            n = len(rows.get(file, []))
+            if file == "providers":
+                summary.merged[file] += n  # resolved to users
+            elif file == "custom_property_definitions":
+                summary.merged[file] += n  # became custom fields
+            else:
+                summary.skipped[file] += n
+                for r in rows.get(file, []):
+                    self.state.note_outcome(
+                        self.run_id,
+                        file,
+                        r.source_id or "",
+                        r.line,
+                        "",
+                        "skipped",
+                        "automations do not migrate: see the rebuild reference",
+                    )
+        for problem in b.problems:
+            self.state.note_outcome(
+                self.run_id,
+                problem.file,
+                problem.source_id,
+                problem.line,
+                problem.field,
+                problem.outcome,
+                problem.reason,
+            )
+        summary.flagged = len(b.problems)
+        return summary
+
+    def _org_job(
+        self,
+        b: Builder,
+        file: str,
+        row: Row,
+        name: str,
+        kind: str,
+        key: str,
+        org_of: dict[str, int],
+        slot: str,
+    ) -> Callable[[], Awaitable[Any]]:
+        async def job() -> None:
+            known = self.state.pd_id(key)
+            if known is None and not self.state.has_intent(key):
+                found = await self.pd.search("organizations", name, fields="name", exact=True)
+                if found:
+                    self.state.record(key, "organizations", int(found[0]["id"]), False, self.run_id)
+                    org_of[slot] = int(found[0]["id"])
+                    return
+            org_of[slot] = await self.ensure(
+                "organizations", key, b.organization(file, row, name, kind, key), row=row
+            )
+
+        return job
+
+    async def _person(self, key: str, body: dict[str, Any], row: Row) -> int:
+        known = self.state.pd_id(key)
+        if known is not None:
+            return known
+        policy = self.settings.duplicate_policy
+        if (
+            policy is not DuplicatePolicy.CREATE
+            and body.get("emails")
+            and not self.state.has_intent(key)
+        ):
+            email = body["emails"][0]["value"]
+            found = [p for p in await self.pd.search("persons", email, fields="email", exact=True)
+                     if SOURCE_ID_FIELD not in str(p.get("custom_fields"))]  # fmt: skip
+            if found:
+                pd_id = int(found[0]["id"])
+                if policy is DuplicatePolicy.UPDATE:
+                    before = await self.pd.get("persons", pd_id)
+                    self.state.keep_before_image("persons", pd_id, before)
+                    patch = {k: v for k, v in body.items() if k not in {"add_time", "emails"}}
+                    await self._write(
+                        "PATCH",
+                        f"/v2/persons/{pd_id}",
+                        "persons",
+                        key,
+                        self.pd.patch("persons", pd_id, patch),
+                    )
+                self._record("persons", key, pd_id, False, row)
+                return pd_id
+        return await self.ensure("persons", key, body, row=row)
+
+    def _deal_job(
+        self, key: str, body: dict[str, Any], row: Row, deal_of: dict[str, int], slot: str
+    ) -> Callable[[], Awaitable[Any]]:
+        async def job() -> None:
+            deal_of[slot] = await self.ensure("deals", key, body, row=row)
+
+        return job
+
+    def pick_sample(self, rows: dict[str, list[Row]], size: int) -> set[str | None]:
+        """Patients covering the hard cases first: insurance 2+, plans, lab cases, notes, docs."""
+        features: dict[str, set[str]] = {}
+
+        def mark(
+            file: str, feature: str, predicate: Callable[[Row], bool] = lambda r: True
+        ) -> None:
+            for r in rows.get(file, []):
+                pid = str(r.raw.get("PatientID") or "").strip()
+                if predicate(r):
+                    features.setdefault(pid, set()).add(feature)
+
+        mark(
+            "patient_insurance",
+            "secondary",
+            lambda r: str(r.raw.get("Ordinal") or "").strip() in {"2", "3"},
+        )
+        mark("patient_insurance", "primary")
+        mark(
+            "treatment_plans",
+            "active_plan",
+            lambda r: r.values.get("Status") in {"Proposed", "Accepted", "InProgress"},
+        )
+        mark("appointments", "appointments")
+        mark("recalls", "recall")
+        mark("lab_cases", "lab_case")
+        mark("referrals", "referral")
+        mark("clinical_notes", "notes")
+        mark("documents", "documents")
+        mark("ledger_entries", "ledger")
+        patients = [
+            p.source_id or ""
+            for p in rows.get("patients", [])
+            if p.values.get("Status") != "Deleted"
+        ]
+        chosen: list[str] = []
+        uncovered = set().union(*features.values()) if features else set()
+        while uncovered and len(chosen) < size:
+            best = max(
+                patients,
+                key=lambda pid: (
+                    (len(features.get(pid, set()) & uncovered), -patients.index(pid))
+                    if pid not in chosen
+                    else (-1, 0)
+                ),
+            )
+            gain = features.get(best, set()) & uncovered
+            if not gain:
+                break
+            chosen.append(best)
+            uncovered -= gain
+        for pid in sorted(patients, key=lambda p: -len(features.get(p, set()))):
+            if len(chosen) >= size:
+                break
+            if pid not in chosen:
+                chosen.append(pid)
+        return set(chosen)
+
+    # --- rollback ------------------------------------------------------------------------------
+    async def rollback(self) -> dict[str, Any]:
+        """Delete what the migration created (reverse order), restore before-images, prove it."""
+        self.run_id = self.state.start_run("rollback")
+        deleted: Counter[str] = Counter()
+        for kind in reversed(LOAD_ORDER):
+            items = self.state.created(kind)
+
+            async def drop(key: str, pd_id: int, kind: str = kind) -> None:
+                version = "v1" if kind in {"notes", "files"} else "v2"
+                await self._write_delete(kind, key, pd_id, f"/{version}/{kind}/{pd_id}")
+                self.state.forget(key)
+                deleted[kind] += 1
+
+            await self._gather(f"delete {kind}", [lambda k=k, i=i: drop(k, i) for k, i in items])
+        for kind, pd_id, data in self.state.before_images():
+            restore: dict[str, Any] = {
+                k: data.get(k)
+                for k in (
+                    "name",
+                    "owner_id",
+                    "org_id",
+                    "phones",
+                    "custom_fields",
+                    "marketing_status",
+                )
+                if k in data
+            }
+            restore["custom_fields"] = {k: v for k, v in (data.get("custom_fields") or {}).items()}
+            with contextlib.suppress(NotFound):
+                await self._write(
+                    "PATCH",
+                    f"/v2/{kind}/{pd_id}",
+                    kind,
+                    "before-image",
+                    self.pd.patch(kind, pd_id, restore),
+                )
+        for key, _matched in [(k, i) for k, i in self._matched_keys()]:
+            self.state.forget(key)
+        for name, (code, data, created) in self.state.setup_items("field").items():
+            if created:
+                target = data["target"]
+                with contextlib.suppress(NotFound):
+                    await self._write(
+                        "DELETE",
+                        f"/v2/{target}Fields/{code}",
+                        "field",
+                        name,
+                        self.pd.request("DELETE", f"/v2/{target}Fields/{code}"),
+                    )
+            self.state.forget_setup("field", name)
+        for name, (pid, _, created) in self.state.setup_items("pipeline").items():
+            if created:
+                with contextlib.suppress(NotFound):
+                    await self._write(
+                        "DELETE",
+                        f"/v2/pipelines/{pid}",
+                        "pipeline",
+                        name,
+                        self.pd.request("DELETE", f"/v2/pipelines/{pid}"),
+                    )
+            self.state.forget_setup("pipeline", name)
+        after = await self.snapshot_account()
+        before = self.state.snapshot() or {}
+        differences = compare_accounts(before, after)
+        result = {
+            "deleted": dict(deleted),
+            "restored": len(self.state.before_images()),
+            "differences": differences,
+        }
+        self.state.finish_run(self.run_id, "done" if not differences else "differences", result)
+        return result
+
+    def _matched_keys(self) -> list[tuple[str, int]]:
+        rows = self.state.db.execute("SELECT key, pd_id FROM idmap WHERE created=0")
+        return [(r[0], int(r[1])) for r in rows]
+
+    async def _write_delete(self, kind: str, key: str, pd_id: int, path: str) -> None:
+        try:
+            ok = await self.pd.delete(kind, pd_id)
+            self.state.audit(
+                self.run_id,
+                "DELETE",
+                path,
+                kind,
+                key,
+                pd_id,
+                "ok" if ok else "already gone",
+                token_cost("DELETE", "/api" + path),
+            )
+        except Exception as exc:
+            self.state.audit(self.run_id, "DELETE", path, kind, key, pd_id, f"error: {exc}", 0)
+            raise
+
+
+IGNORED = {"update_time", "next_cursor"}
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in IGNORED}
+
+
+def compare_accounts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Differences between two account snapshots, ignoring update times."""
+    out: list[str] = []
+    for kind in sorted(set(before) | set(after)):
+        b = {r.get("id", r.get("field_code")): _comparable(r) for r in before.get(kind, [])}
+        a = {r.get("id", r.get("field_code")): _comparable(r) for r in after.get(kind, [])}
+        for rid in sorted(set(b) | set(a), key=str):
+            if rid not in a:
+                out.append(f"{kind} {rid}: missing after rollback")
+            elif rid not in b:
+                out.append(f"{kind} {rid}: still present after rollback")
+            elif a[rid] != b[rid]:
+                changed = sorted(
+                    k for k in set(a[rid]) | set(b[rid]) if a[rid].get(k) != b[rid].get(k)
+                )
+                out.append(f"{kind} {rid}: differs in {', '.join(changed)}")
+    return out
+
+
+__all__ = ["KIND_OF", "LoadSummary", "Migration", "compare_accounts"]
