@@ -235,9 +235,12 @@ class Migration:
             )
             created = match is None
             if match is None:
-                match = await self._write(
-                    "POST", f"/v2/{target}Fields", "field", name,
-                    self.pd.create_field(target, name, ftype, options or None),
+                match = await self._setup_create(
+                    lambda t=target, n=name, f=ftype, o=options: self._write(
+                        "POST", f"/v2/{t}Fields", "field", n,
+                        self.pd.create_field(t, n, f, o or None),
+                    ),
+                    lambda t=target, n=name, f=ftype: self._find_field(t, n, f),
                 )  # fmt: skip
                 existing[target].append(match)
             opts = {str(o["label"]).casefold(): int(o["id"]) for o in match.get("options") or []}
@@ -252,8 +255,13 @@ class Migration:
         for pipe in self.wb.pipelines:
             p = pipelines.get(pipe.name)
             if p is None:
-                call = self.pd.request("POST", "/v2/pipelines", json={"name": pipe.name})
-                p = await self._write("POST", "/v2/pipelines", "pipeline", pipe.name, call)
+                p = await self._setup_create(
+                    lambda n=pipe.name: self._write(
+                        "POST", "/v2/pipelines", "pipeline", n,
+                        self.pd.request("POST", "/v2/pipelines", json={"name": n}),
+                    ),
+                    lambda n=pipe.name: self._find_named("/v2/pipelines", {}, n),
+                )  # fmt: skip
                 p = p.get("data", p)
                 self.state.remember_setup("pipeline", pipe.name, str(p["id"]), {}, True)
             s.pipelines[pipe.name] = int(p["id"])
@@ -265,8 +273,15 @@ class Migration:
                 st = stages.get(stage)
                 if st is None:
                     body = {"name": stage, "pipeline_id": p["id"]}
-                    call = self.pd.request("POST", "/v2/stages", json=body)
-                    res = await self._write("POST", "/v2/stages", "stage", stage, call)
+                    res = await self._setup_create(
+                        lambda b=body: self._write(
+                            "POST", "/v2/stages", "stage", str(b["name"]),
+                            self.pd.request("POST", "/v2/stages", json=b),
+                        ),
+                        lambda b=body: self._find_named(
+                            "/v2/stages", {"pipeline_id": b["pipeline_id"]}, str(b["name"])
+                        ),
+                    )  # fmt: skip
                     st = res.get("data", res)
                 s.stages[(pipe.name, stage)] = int(st["id"])
         users = await self.pd.users()
@@ -297,6 +312,34 @@ class Migration:
                 )  # fmt: skip
         self.setup_state = s
         return s
+
+    async def _setup_create(
+        self,
+        create: Callable[[], Awaitable[dict[str, Any]]],
+        find: Callable[[], Awaitable[dict[str, Any] | None]],
+    ) -> dict[str, Any]:
+        """A setup create whose answer may be lost: look for it before trying again."""
+        for attempt in range(4):
+            try:
+                return await create()
+            except ResponseLost:
+                found = await find()
+                if found is not None:
+                    return found
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _find_field(self, target: str, name: str, ftype: str) -> dict[str, Any] | None:
+        fields = await self.pd.fields(target)
+        return next(
+            (f for f in fields if f["field_name"] == name and f["field_type"] == ftype), None
+        )
+
+    async def _find_named(
+        self, path: str, params: dict[str, Any], name: str
+    ) -> dict[str, Any] | None:
+        return next((x for x in await self.pd.list_all(path, params) if x["name"] == name), None)
 
     # --- load --------------------------------------------------------------------------------
     async def _gather(self, step: str, jobs: list[Callable[[], Awaitable[Any]]]) -> None:
