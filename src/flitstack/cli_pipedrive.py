@@ -1,9 +1,44 @@
-"""Commands of the pipedrive area (registered on the root app by flitstack.cli)."""
+"""Commands of the Pipedrive area: serve the sandbox."""
 
 from __future__ import annotations
 
+import time
+
 import typer
+from rich.console import Console
+
+from flitstack.sandbox.server import PLAN_BURST, SandboxConfig, running_sandbox
+
+console = Console()
+sandbox_app = typer.Typer(help="The Pipedrive sandbox.", no_args_is_help=True)
+
+
+@sandbox_app.command("serve")
+def serve(
+    port: int = typer.Option(8765, help="loopback port"),
+    db: str = typer.Option(None, help="SQLite file for the account (default: in memory)"),
+    plan: str = typer.Option("professional", help=f"one of {', '.join(PLAN_BURST)}"),
+    seats: int = typer.Option(5, min=1),
+    token: str = typer.Option(None, help="API token to accept (default: random, printed)"),
+    latency_ms: float = typer.Option(0.0, help="added latency per request"),
+    fault_5xx_rate: float = typer.Option(0.0),
+    fault_lost_response_rate: float = typer.Option(0.0),
+) -> None:
+    """Serve a Pipedrive look-alike on 127.0.0.1 until interrupted."""
+    config = SandboxConfig(
+        plan=plan, seats=seats, db_path=db, api_token=token, latency_ms=latency_ms,
+        fault_5xx_rate=fault_5xx_rate, fault_lost_response_rate=fault_lost_response_rate,
+    )  # fmt: skip
+    with running_sandbox(config, port=port) as sb:
+        console.print(f"Pipedrive sandbox at [bold]{sb.base_url}[/] (plan {plan}, {seats} seats)")
+        console.print(f"API token: {sb.api_token}  (use --api-root {sb.base_url})")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopped")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.add_typer(sandbox_app, name="sandbox")
