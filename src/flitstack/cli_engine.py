@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,12 +13,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flitstack.engine.migration import LoadSummary, Migration
+from flitstack.engine.migration import LoadSummary, Migration, NothingToFollow
+from flitstack.engine.reports import write_delta_report, write_setup_report
 from flitstack.engine.state import StateStore
+from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample, write_diff
 from flitstack.mapping.confirm import MapNotConfirmed
 from flitstack.pipedrive.client import PipedriveClient
-from flitstack.pipedrive.errors import BudgetExhausted, PipedriveError
-from flitstack.reporting import write_csv, write_private
+from flitstack.pipedrive.errors import BudgetExhausted, PipedriveError, Unauthorized
+from flitstack.project import (
+    PROJECT_FILE,
+    Project,
+    ProjectError,
+    load_project,
+    read_token,
+    store_token,
+    write_project_file,
+)
+from flitstack.reporting import write_csv, write_json, write_private
 from flitstack.settings import Settings
 
 console = Console()
@@ -79,69 +89,189 @@ def print_summary(summary: LoadSummary) -> None:
 
 
 def _token(settings: Settings) -> str:
-    token = os.environ.get(settings.token_env, "")
-    if not token:
-        try:
-            import keyring
-
-            token = keyring.get_password("flitstack", settings.company_domain or "default") or ""
-        except Exception:
-            token = ""
+    token = read_token(settings)
     if not token:
         console.print(
-            f"[bold red]error:[/] no Pipedrive API token: set {settings.token_env} or run "
-            "`flitstack token set`"
+            f"[bold red]error:[/] no Pipedrive API token: set the {settings.token_env} "
+            "environment variable or run `flitstack token set` (the token is never read from "
+            "the project file)"
         )
         raise typer.Exit(2)
     return token
+
+
+def open_project(path: Path | None) -> Project:
+    try:
+        return load_project(path)
+    except ProjectError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _run(
+    project: Project,
+    export: Path,
+    api_root: str | None,
+    action: Callable[[Migration], Awaitable[T]],
+    workbook: Path | None = None,
+) -> T:
+    """Run an engine action with clear, typed failures instead of tracebacks."""
+    settings = project.settings
+    root = api_root or settings.api_root()
+    try:
+        return run_with_progress(
+            root, _token(settings), export, workbook or project.workbook, project.state,
+            settings, action,
+        )  # fmt: skip
+    except MapNotConfirmed as exc:
+        console.print(f"[bold red]refused:[/] {exc}")
+        raise typer.Exit(3) from exc
+    except SampleNotClean as exc:
+        console.print(f"[bold red]refused:[/] {exc}")
+        raise typer.Exit(3) from exc
+    except NothingToFollow as exc:
+        console.print(f"[bold red]refused:[/] {exc}")
+        raise typer.Exit(3) from exc
+    except Unauthorized as exc:
+        console.print(
+            f"[bold red]Pipedrive refused the API token[/] ({exc.status}: {exc.message}). Check "
+            f"{settings.token_env} or `flitstack token set`, and the company domain in the "
+            "project file."
+        )
+        raise typer.Exit(2) from exc
+    except BudgetExhausted as exc:
+        console.print(
+            f"[yellow]paused:[/] the daily token budget is spent ({exc.message}). "
+            f"Run the same command again in {exc.retry_after / 3600:.1f} h: it resumes where "
+            "it stopped, with no duplicate."
+        )
+        raise typer.Exit(4) from exc
+    except PipedriveError as exc:
+        console.print(f"[bold red]Pipedrive error:[/] {exc}")
+        raise typer.Exit(5) from exc
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def print_diff(report: DiffReport, html: Path) -> None:
+    s = report.summary()
+    colour = "green" if report.clean else "red"
+    console.print(
+        f"[{colour}]{s['records']} records read back, {s['fields']} fields compared, "
+        f"{s['differences']} differ, {s['missing_records']} missing[/] → {html}"
+    )
+    for d in report.differences[:10]:
+        console.print(
+            f"  {d.object} {d.pd_id} ({d.key}) {d.field}: expected {d.expected!r}, "
+            f"Pipedrive holds {d.actual!r}"
+        )
+
+
+ProjectOption = typer.Option(
+    None, "--project", "-p", help="project file (default ./flitstack.toml)"
+)
+ApiRootOption = typer.Option(None, help="API root override, e.g. a sandbox's …/api")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
 
     @app.command()
+    def setup(
+        export: Path = typer.Argument(..., help="export folder or .zip"),
+        project: Path = ProjectOption,
+        api_root: str = ApiRootOption,
+    ) -> None:
+        """Create custom fields and pipelines, resolve providers to users; write the report."""
+        proj = open_project(project)
+
+        async def action(m: Migration) -> list[dict[str, str]]:
+            await m.setup()
+            return m.resolution
+
+        resolution = _run(proj, export, api_root, action)
+        state = StateStore(proj.state)
+        html = write_setup_report(proj.reports, state, resolution)
+        state.close()
+        fallback = sum("fallback" in r["resolution"] for r in resolution)
+        console.print(
+            f"{len(resolution)} providers resolved ({fallback} on the fallback owner) → {html}"
+        )
+
+    @app.command()
     def migrate(
         export: Path = typer.Argument(..., help="export folder or .zip"),
-        workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="confirmed field map"),
-        state: Path = typer.Option(Path("flitstack-state.sqlite"), help="migration state file"),
-        sample: int = typer.Option(0, help="migrate only N patients covering the hard cases"),
-        api_root: str = typer.Option(None, help="API root (default: from settings)"),
+        project: Path = ProjectOption,
+        sample: int = typer.Option(0, help="migrate N patients covering the hard cases, then diff"),
+        skip_sample_gate: bool = typer.Option(
+            False, help="run the full migration without a clean sample diff"
+        ),
+        workbook: Path = typer.Option(None, help="confirmed field map (default: from project)"),
+        api_root: str = ApiRootOption,
     ) -> None:
         """Load the export into Pipedrive in dependency order; resumable, exactly once."""
-        settings = Settings()
-        root = api_root or settings.api_root()
-        try:
-            summary = run_with_progress(
-                root, _token(settings), export, workbook, state, settings,
-                lambda m: m.migrate(sample or None, "sample" if sample else "migrate"),
-            )  # fmt: skip
-        except MapNotConfirmed as exc:
-            console.print(f"[bold red]refused:[/] {exc}")
-            raise typer.Exit(3) from exc
-        except BudgetExhausted as exc:
-            console.print(
-                f"[yellow]paused:[/] the daily token budget is spent ({exc.message}). "
-                f"Run the same command again in {exc.retry_after / 3600:.1f} h: it resumes."
-            )
-            raise typer.Exit(4) from exc
-        except PipedriveError as exc:
-            console.print(f"[bold red]Pipedrive error:[/] {exc}")
-            raise typer.Exit(5) from exc
+        proj = open_project(project)
+
+        async def action(m: Migration) -> tuple[LoadSummary, DiffReport | None]:
+            if not sample and not skip_sample_gate:
+                require_clean_sample(m.state)
+            summary = await m.migrate(sample or None, "sample" if sample else "migrate")
+            if not sample:
+                return summary, None
+            return summary, await m.verify(m.run_id, "sample")
+
+        summary, diff = _run(proj, export, api_root, action, workbook)
         print_summary(summary)
+        if diff is not None:
+            html, _ = write_diff(diff, proj.reports, "Sample")
+            print_diff(diff, html)
+            if not diff.clean:
+                raise typer.Exit(1)
+
+    @app.command()
+    def verify(
+        export: Path = typer.Argument(..., help="the export that was migrated"),
+        project: Path = ProjectOption,
+        api_root: str = ApiRootOption,
+    ) -> None:
+        """Read every migrated record back and diff it field by field with what was sent."""
+        proj = open_project(project)
+        diff = _run(proj, export, api_root, lambda m: m.verify(None, "full"))
+        html, _ = write_diff(diff, proj.reports, "Full migration")
+        print_diff(diff, html)
+        if not diff.clean:
+            raise typer.Exit(1)
+
+    @app.command()
+    def delta(
+        new_export: Path = typer.Argument(..., help="a later export of the same practice"),
+        project: Path = ProjectOption,
+        api_root: str = ApiRootOption,
+    ) -> None:
+        """Pick up what changed since the migration: create new, patch changed, list vanished."""
+        proj = open_project(project)
+        result = _run(proj, new_export, api_root, lambda m: m.delta(new_export))
+        html = write_delta_report(proj.reports, result, new_export)
+        console.print(
+            f"created {sum(result.created.values())}, updated {sum(result.updated.values())}, "
+            f"disappeared (kept, for review) {len(result.disappeared)} → {html}"
+        )
+        missing = result.load.unaccounted()
+        if missing:
+            console.print(f"[red]unaccounted rows: {missing}[/]")
+            raise typer.Exit(1)
 
     @app.command()
     def rollback(
         export: Path = typer.Argument(..., help="the export that was migrated"),
-        workbook: Path = typer.Option(Path("flitstack-map.yaml")),
-        state: Path = typer.Option(Path("flitstack-state.sqlite")),
-        api_root: str = typer.Option(None),
+        project: Path = ProjectOption,
+        api_root: str = ApiRootOption,
     ) -> None:
         """Delete what the migration created, restore what it changed, and prove it."""
-        settings = Settings()
-        result = run_with_progress(
-            api_root or settings.api_root(), _token(settings), export, workbook, state, settings,
-            lambda m: m.rollback(),
-        )  # fmt: skip
+        proj = open_project(project)
+        result = _run(proj, export, api_root, lambda m: m.rollback())
+        write_json(proj.reports / "rollback.json", result)
         console.print(f"deleted: {result['deleted']}; restored: {result['restored']}")
         if result["differences"]:
             console.print(f"[red]{len(result['differences'])} differences remain:[/]")
@@ -152,14 +282,82 @@ def register(app: typer.Typer) -> None:
 
     @app.command("audit-log")
     def audit_log(
-        state: Path = typer.Option(Path("flitstack-state.sqlite")),
+        project: Path = ProjectOption,
         out: Path = typer.Option(Path("flitstack-audit-log.csv"), help=".csv or .jsonl"),
     ) -> None:
         """Export the audit log of every write (CSV or JSONL)."""
-        rows = StateStore(state).audit_rows()
+        proj = open_project(project)
+        rows = StateStore(proj.state).audit_rows()
         if out.suffix == ".jsonl":
             write_private(out, "".join(json.dumps(r) + "\n" for r in rows))
         else:
             header = list(rows[0]) if rows else ["id"]
             write_csv(out, header, ([r[h] for h in header] for r in rows))
         console.print(f"{len(rows)} writes → {out}")
+
+    @app.command()
+    def init(
+        company_domain: str = typer.Option(..., prompt=True, help="'acme' for acme.pipedrive.com"),
+        timezone: str = typer.Option("America/New_York", prompt=True, help="IANA time zone"),
+        region: str = typer.Option("US", help="default phone region"),
+        currency: str = typer.Option("USD", help="ISO 4217 currency"),
+        fallback_owner: str = typer.Option(
+            "", prompt="Fallback owner e-mail (a Pipedrive user)", help="fallback owner e-mail"
+        ),
+        plan: str = typer.Option("advanced", help="Pipedrive plan"),
+        seats: int = typer.Option(1, min=1, help="paid seats"),
+        path: Path = typer.Option(Path(PROJECT_FILE), help="where to write the project file"),
+        force: bool = typer.Option(False, help="replace an existing project file"),
+    ) -> None:
+        """Write a commented flitstack.toml for this practice (no token in it)."""
+        try:
+            written = write_project_file(
+                path, company_domain, timezone, region, currency, fallback_owner, plan, seats,
+                overwrite=force,
+            )  # fmt: skip
+        except ProjectError as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+        console.print(f"wrote {written}; next: `flitstack token set`, then `flitstack audit`")
+
+    token_app = typer.Typer(help="The Pipedrive API token: kept in the keyring or environment.")
+    app.add_typer(token_app, name="token")
+
+    @token_app.command("set")
+    def token_set(
+        project: Path = ProjectOption,
+        token: str = typer.Option(..., prompt=True, hide_input=True, help="Pipedrive API token"),
+    ) -> None:
+        """Store the API token in the system keyring (never in a file)."""
+        proj = open_project(project)
+        try:
+            store_token(proj.settings, token.strip())
+        except Exception as exc:
+            console.print(
+                f"[bold red]error:[/] no usable system keyring ({type(exc).__name__}); set "
+                f"the {proj.settings.token_env} environment variable instead"
+            )
+            raise typer.Exit(2) from exc
+        console.print(
+            f"token stored in the keyring for {proj.settings.company_domain or 'default'}"
+        )
+
+    @token_app.command("check")
+    def token_check(project: Path = ProjectOption, api_root: str = ApiRootOption) -> None:
+        """Ask Pipedrive who the token belongs to (the token itself is never printed)."""
+        proj = open_project(project)
+        token = _token(proj.settings)
+
+        async def who() -> dict[str, Any]:
+            async with PipedriveClient(api_root or proj.settings.api_root(), token) as pd:
+                return await pd.me()
+
+        try:
+            me = asyncio.run(who())
+        except Unauthorized as exc:
+            console.print(f"[bold red]Pipedrive refused the API token[/] ({exc.message})")
+            raise typer.Exit(2) from exc
+        except PipedriveError as exc:
+            console.print(f"[bold red]Pipedrive error:[/] {exc}")
+            raise typer.Exit(5) from exc
+        console.print(f"token works: {me.get('name')} <{me.get('email')}>")

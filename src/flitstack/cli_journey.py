@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from flitstack.cli_engine import print_summary
+from flitstack.cli_engine import print_diff, print_summary, run_with_progress
+from flitstack.cli_mapping import write_workbook_html
 from flitstack.cli_source import run_audit
 from flitstack.engine.migration import LoadSummary, Migration
+from flitstack.engine.reports import write_delta_report, write_setup_report
 from flitstack.engine.state import StateStore
+from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
 from flitstack.mapping.confirm import Confirmation, confirm_workbook
 from flitstack.mapping.propose import propose_map
-from flitstack.mapping.workbook import save_workbook
-from flitstack.pipedrive.client import PipedriveClient
-from flitstack.reporting import private_dir, write_csv, write_html
+from flitstack.mapping.workbook import load_workbook, save_workbook
+from flitstack.reporting import private_dir, write_csv, write_html, write_json
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
 from flitstack.source.generator import bundled_sample_path
+from flitstack.source.later import make_later_export
 
 console = Console()
+T = TypeVar("T")
+
+
+def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str, Any]:
+    """Writes per second and cumulative tokens over the run, for the report's chart."""
+    if not audit:
+        return {"points": [], "max_rate": 0, "tokens": 0, "seconds": 0}
+    times = [datetime.fromisoformat(a["ts"]) for a in audit]
+    start, end = min(times), max(times)
+    span = max((end - start).total_seconds(), 1.0)
+    width = span / buckets
+    counts = [0] * buckets
+    tokens = [0] * buckets
+    for t, a in zip(times, audit, strict=True):
+        i = min(int((t - start).total_seconds() / width), buckets - 1)
+        counts[i] += 1
+        tokens[i] += int(a["token_cost"] or 0)
+    running, points = 0, []
+    for i in range(buckets):
+        running += tokens[i]
+        points.append({"t": round(i * width, 1), "rate": counts[i] / width, "tokens": running})
+    return {
+        "points": points,
+        "max_rate": max(p["rate"] for p in points) or 1,
+        "tokens": running or 1,
+        "seconds": round(span, 1),
+    }
 
 
 def write_run_report(
@@ -37,13 +68,17 @@ def write_run_report(
     resolution: list[dict[str, str]],
     links: list[tuple[str, str]],
     rollback_status: str,
-    rate: float = 0.0,
+    sample_diff: dict[str, Any] | None = None,
+    full_diff: dict[str, Any] | None = None,
+    delta: dict[str, Any] | None = None,
+    rollback: dict[str, Any] | None = None,
 ) -> Path:
     """The run report: one offline HTML page, every number from the state store."""
     outcomes = state.outcomes()
     issues = Counter((o["outcome"], o["reason"].split(";")[0][:90]) for o in outcomes)
     audit = state.audit_rows()
     created = {k: v.get("created", 0) for k, v in state.counts().items()}
+    series = activity_series(audit)
     return write_html(
         out / "report.html",
         "run_report.html.j2",
@@ -57,15 +92,26 @@ def write_run_report(
         resolution=resolution,
         writes=len(audit),
         tokens=sum(int(a["token_cost"] or 0) for a in audit),
-        rate=rate,
+        series=series,
+        rate=len(audit) / series["seconds"] if series["seconds"] else 0.0,
         rollback_status=rollback_status,
+        rollback=rollback,
+        sample_diff=sample_diff,
+        full_diff=full_diff,
+        delta=delta,
         links=links,
     )
 
 
-def run_demo(out: Path, export: Path | None = None, sample: int = 25) -> dict[str, Any]:
-    """Audit → propose → confirm → setup → sample → full migration → report, on the sandbox."""
+def run_demo(
+    out: Path,
+    export: Path | None = None,
+    sample: int = 25,
+    rollback: bool = True,
+) -> dict[str, Any]:
+    """Audit → propose → confirm → setup → sample + diff → full → delta → rollback → report."""
     private_dir(out)
+    reports = private_dir(out / "reports")
     export = export or bundled_sample_path()
     settings = Settings(timezone="America/Chicago", fallback_owner_email="admin@sandbox.example")
     console.rule("1. Audit the export")
@@ -90,40 +136,67 @@ def run_demo(out: Path, export: Path | None = None, sample: int = 25) -> dict[st
         seed_persons=[{"name": "Existing Contact"}],
         seed_organizations=[{"name": "Existing Organization"}],
     )
+    later = out / "later-export"
+    edits = make_later_export(export, later)
+    result: dict[str, Any] = {}
     with running_sandbox(config) as sb:
         console.print(f"embedded Pipedrive sandbox at {sb.base_url}")
-        from flitstack.cli_engine import run_with_progress
 
-        def step(label: str, sample_size: int | None) -> LoadSummary:
+        def step(label: str, action: Callable[[Migration], Awaitable[T]], src: Path = export) -> T:
             console.rule(label)
             return run_with_progress(
-                sb.base_url, sb.api_token, export, workbook, state.path, settings,
-                lambda m: m.migrate(sample_size, "sample" if sample_size else "migrate"),
-            )  # fmt: skip
+                sb.base_url, sb.api_token, src, workbook, state.path, settings, action
+            )
 
-        step(f"4. Setup and sample migration ({sample} patients)", sample)
-        summary = step("5. Full migration", None)
+        async def do_setup(m: Migration) -> list[dict[str, str]]:
+            await m.setup()
+            return m.resolution
+
+        providers = step("4. Set Pipedrive up", do_setup)
+        html = write_setup_report(reports, state, providers)
+        console.print(f"setup report: {html}")
+
+        async def do_sample(m: Migration) -> tuple[LoadSummary, DiffReport]:
+            summary = await m.migrate(sample, "sample")
+            return summary, await m.verify(m.run_id, "sample")
+
+        _, sample_report = step(f"5. Sample migration ({sample} patients) and diff", do_sample)
+        sample_html, _ = write_diff(sample_report, reports, "Sample")
+        print_diff(sample_report, sample_html)
+        require_clean_sample(state)
+
+        async def do_full(m: Migration) -> tuple[LoadSummary, DiffReport]:
+            summary = await m.migrate(None, "migrate")
+            return summary, await m.verify(None, "full")
+
+        summary, full_report = step("6. Full migration, read back and diffed", do_full)
         print_summary(summary)
+        full_html, _ = write_diff(full_report, reports, "Full migration")
+        print_diff(full_report, full_html)
 
-        async def resolution() -> list[dict[str, str]]:
-            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
-                m = Migration(export, workbook, state, pd, settings)
-                await m.setup()
-                return m.resolution
-
-        providers = asyncio.run(resolution())
-        write_csv(
-            out / "provider-resolution.csv",
-            ["provider", "name", "email", "user_id", "resolution"],
-            (
-                [r[k] for k in ("provider", "name", "email", "user_id", "resolution")]
-                for r in providers
-            ),
+        delta = step(
+            "7. Delta: a later export with front-desk edits", lambda m: m.delta(later), later
         )
-        dump = sb.dump()
+        delta_html = write_delta_report(reports, delta, later)
+        console.print(
+            f"created {sum(delta.created.values())}, updated {sum(delta.updated.values())}, "
+            f"disappeared (kept) {len(delta.disappeared)} → {delta_html}"
+        )
+        result["dump"] = sb.dump()
+        rollback_result: dict[str, Any] | None = None
+        if rollback:
+            rollback_result = step("8. Rollback, with proof", lambda m: m.rollback())
+            write_json(reports / "rollback.json", rollback_result)
+            verdict = (
+                "[green]the account matches its state before the migration[/]"
+                if not rollback_result["differences"]
+                else f"[red]{len(rollback_result['differences'])} differences remain[/]"
+            )
+            console.print(verdict)
+            result["dump_after_rollback"] = sb.dump()
     outcomes = state.outcomes()
     write_csv(
-        out / "rejects-and-flags.csv",
+        reports / "rejects-and-flags.csv",
         ["file", "source_id", "line", "field", "outcome", "reason"],
         (
             [o[k] for k in ("file", "source_id", "line", "field", "outcome", "reason")]
@@ -133,19 +206,32 @@ def run_demo(out: Path, export: Path | None = None, sample: int = 25) -> dict[st
     links = [
         ("Schema inventory", "audit/schema-inventory.html"),
         ("Field map (confirmed)", "flitstack-map.html"),
-        ("Provider resolution", "provider-resolution.csv"),
-        ("Rejected and flagged values", "rejects-and-flags.csv"),
+        ("Setup: custom fields, pipelines, provider resolution", "reports/setup.html"),
+        ("Sample diff", "reports/sample-diff.html"),
+        ("Full migration diff", "reports/full-migration-diff.html"),
+        ("Delta pickup", "reports/delta.html"),
+        ("Rejected and flagged values", "reports/rejects-and-flags.csv"),
+        ("Provider resolution (CSV)", "reports/provider-resolution.csv"),
     ]
-    from flitstack.cli_mapping import write_workbook_html
-    from flitstack.mapping.workbook import load_workbook
-
     write_workbook_html(load_workbook(workbook), workbook)
+    if rollback_result is None:
+        status = "not run: `flitstack rollback` deletes what was created and proves it"
+    elif rollback_result["differences"]:
+        status = f"{len(rollback_result['differences'])} differences remain after rollback"
+    else:
+        status = (
+            "rolled back and proved: the account matches the snapshot taken before the first write"
+        )
     report_path = write_run_report(
         out, export, "embedded sandbox", confirmation, summary, state, providers, links,
-        "not run: `flitstack rollback` deletes what was created and proves the account is back",
+        status, sample_report.summary(), full_report.summary(), delta.as_dict(), rollback_result,
     )  # fmt: skip
     state.close()
-    return {"report": report_path, "summary": summary, "dump": dump}
+    result.update(
+        report=report_path, summary=summary, delta=delta, edits=edits,
+        sample_diff=sample_report, full_diff=full_report, rollback=rollback_result,
+    )  # fmt: skip
+    return result
 
 
 def register(app: typer.Typer) -> None:
@@ -155,9 +241,10 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(None, help="project folder (default: a new temp folder)"),
         sample: int = typer.Option(25, help="patients in the sample migration"),
+        rollback: bool = typer.Option(True, help="end with a rollback and its proof"),
     ) -> None:
         """Run the whole migration on the bundled sample export against the embedded sandbox."""
         folder = out or Path(tempfile.mkdtemp(prefix="flitstack-demo-"))
-        result = run_demo(folder, sample=sample)
+        result = run_demo(folder, sample=sample, rollback=rollback)
         console.rule("Done")
         console.print(f"Report: [bold]{result['report']}[/]")

@@ -8,11 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flitstack.cli_engine import open_project
 from flitstack.mapping.confirm import confirm_workbook, read_confirmation
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook, save_workbook
 from flitstack.reporting import write_html
-from flitstack.settings import Settings
 from flitstack.source.reader import ExportError
 
 console = Console()
@@ -38,7 +38,7 @@ def propose(
     """Propose a field map for every column of the export (YAML workbook + HTML view)."""
     try:
         with console.status("auditing the export and proposing the map…"):
-            wb = propose_map(export, Settings())
+            wb = propose_map(export, open_project(None).settings)
     except ExportError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flitstack.cli_engine import open_project
 from flitstack.settings import Settings
 from flitstack.source.audit import AuditReport, audit_export
 from flitstack.source.audit_report import AuditPaths, damage_rows, write_audit
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
         """Audit an export: every file and column, its type, nulls, problems and target."""
         out = out or export.with_name(export.name.removesuffix(".zip") + "-audit")
         try:
-            report, paths = run_audit(export, out, Settings(), unmask)
+            report, paths = run_audit(export, out, open_project(None).settings, unmask)
         except ExportError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc

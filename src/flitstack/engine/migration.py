@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import hashlib
 import io
 import mimetypes
 from collections import Counter
@@ -29,8 +30,8 @@ from flitstack.engine.records import (
     row_hash,
 )
 from flitstack.engine.state import StateStore
+from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.mapping.confirm import require_confirmed
-from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import KIND_OF, PipedriveClient
 from flitstack.pipedrive.costs import token_cost
@@ -77,6 +78,71 @@ class LoadSummary:
         }
 
 
+@dataclass
+class DeltaSummary:
+    """What a later export changed: source rows new or edited, and what the run did about it."""
+
+    new_rows: Counter[str] = field(default_factory=Counter)
+    retried_rows: Counter[str] = field(default_factory=Counter)  # rejected/skipped before
+    changed_rows: Counter[str] = field(default_factory=Counter)
+    unchanged_rows: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)  # Pipedrive records by object
+    updated: Counter[str] = field(default_factory=Counter)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # key, object, id, fields
+    disappeared: list[dict[str, Any]] = field(default_factory=list)  # key, object, id
+    needs_attention: list[dict[str, Any]] = field(default_factory=list)  # key, object, why
+    load: LoadSummary = field(default_factory=LoadSummary)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "new_rows": dict(self.new_rows),
+            "retried_rows": dict(self.retried_rows),
+            "changed_rows": dict(self.changed_rows),
+            "unchanged_rows": dict(self.unchanged_rows),
+            "created": dict(self.created),
+            "updated": dict(self.updated),
+            "updates": self.updates,
+            "disappeared": self.disappeared,
+            "needs_attention": self.needs_attention,
+            "load": self.load.as_dict(),
+        }
+
+
+#: Files whose rows become one record each, keyed ``<file>:<source id>``.
+KEYED_FILES = (
+    "locations", "patients", "appointments", "treatment_plans", "lab_cases", "referrals",
+    "clinical_notes", "documents",
+)  # fmt: skip
+NEVER_PATCHED = {"add_time"}  # creation time stays the original MDC one
+
+
+def _upload_facts(upload: tuple[str, bytes, str, dict[str, int]]) -> dict[str, Any]:
+    """What a file upload should leave in Pipedrive, for the diff and the delta."""
+    name, content, mime, links = upload
+    digest = hashlib.sha256(content).hexdigest()[:20]
+    return {"name": name, "file_type_mime": mime, "file_size": len(content), "sha": digest, **links}
+
+
+def patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The smallest patch turning a record sent as ``old`` into ``new`` (removed → null)."""
+    patch: dict[str, Any] = {}
+    for k in sorted(set(old) | set(new)):
+        if k in NEVER_PATCHED:
+            continue
+        if k == "custom_fields":
+            oc, nc = old.get(k) or {}, new.get(k) or {}
+            changed = {h: nc.get(h) for h in sorted(set(oc) | set(nc)) if oc.get(h) != nc.get(h)}
+            if changed:
+                patch[k] = changed
+        elif old.get(k) != new.get(k):
+            patch[k] = new.get(k)
+    return patch
+
+
+class NothingToFollow(RuntimeError):
+    """A delta was asked for in a project that has not migrated anything yet."""
+
+
 class Migration:
     """One migration project: an export, a confirmed workbook, a state file, a client."""
 
@@ -98,6 +164,11 @@ class Migration:
         self.wb: Workbook = load_workbook(workbook_path)
         self.setup_state = Setup()
         self.run_id = 0
+        self.seen: set[str] = set()  # keys this run produced, to find what disappeared
+        self.following: DeltaSummary | None = None  # set while a delta run follows changes
+        self.resolution: list[dict[str, str]] = []
+        self.existing_emails: dict[str, int] = {}  # pre-migration persons by e-mail
+        self.existing_orgs: dict[str, int] = {}  # pre-migration organizations by name
 
     # --- writes, audited ------------------------------------------------------------------------
     async def _write(
@@ -149,29 +220,77 @@ class Migration:
         row: Row | None = None,
         upload: tuple[str, bytes, str, dict[str, int]] | None = None,
     ) -> int:
-        """Create ``key`` once: reuse its mapping, recover a lost create, or create it."""
+        """Create ``key`` once: reuse its mapping, recover a lost create, or create it.
+
+        In a delta run a known record whose payload changed is patched instead (before-image
+        kept first), so the account follows the newer export.
+        """
+        self.seen.add(key)
+        expected = body if upload is None else _upload_facts(upload)
         known = self.state.pd_id(key)
         if known is not None:
+            if self.following is not None:
+                await self._follow_change(kind, key, known, expected, row)
             return known
         if self.state.has_intent(key):
             found = await self._find_existing(kind, key, person_id)
             if found is not None:
-                self._record(kind, key, found, True, row)
+                self._record(kind, key, found, True, row, expected)
                 return found
         self.state.intend(key, kind)
         for attempt in range(4):
             try:
                 result = await self._create(kind, key, body, upload)
-                self._record(kind, key, int(result["id"]), True, row)
+                self._record(kind, key, int(result["id"]), True, row, expected)
+                if self.following is not None:
+                    self.following.created[kind] += 1
                 return int(result["id"])
             except ResponseLost:
                 found = await self._find_existing(kind, key, person_id)
                 if found is not None:
-                    self._record(kind, key, found, True, row)
+                    self._record(kind, key, found, True, row, expected)
                     return found
                 if attempt == 3:
                     raise
         raise AssertionError("unreachable")
+
+    async def _follow_change(
+        self, kind: str, key: str, pd_id: int, expected: dict[str, Any], row: Row | None
+    ) -> None:
+        """Delta: patch a record whose expected content changed since it was written."""
+        assert self.following is not None
+        old = self.state.payload(key)
+        mapping = self.state.mapping(key) or {}
+        if row is not None and row_hash(row) != mapping.get("row_hash"):
+            self.state.update_hash(key, row_hash(row), str(row.raw.get("ModifiedAt") or ""))
+        if old is None:
+            return  # matched under the skip policy: not ours to change
+        if not mapping.get("created"):
+            expected = {k: v for k, v in expected.items() if k not in {"add_time", "emails"}}
+        patch = patch_between(old, expected)
+        if not patch:
+            return
+        if kind == "files":
+            self.following.needs_attention.append(
+                {"key": key, "object": kind, "id": pd_id,
+                 "why": "the document changed; Pipedrive files cannot be replaced in place, "
+                        "upload the new version by hand"}
+            )  # fmt: skip
+            return
+        version = "v1" if kind == "notes" else "v2"
+        path = f"/{version}/{kind}/{pd_id}"
+        if not mapping.get("created"):
+            before = (await self.pd.request("GET", path))["data"]
+            self.state.keep_before_image(kind, pd_id, before)
+        method = "PUT" if kind == "notes" else "PATCH"
+        await self._write(method, path, kind, key, self.pd.request(method, path, json=patch))
+        self.state.remember_payload(key, kind, pd_id, expected, self.run_id)
+        self.following.updated[kind] += 1
+        fields = sorted(
+            [k for k in patch if k != "custom_fields"]
+            + [self.setup_state.name_of(h) for h in patch.get("custom_fields", {})]
+        )
+        self.following.updates.append({"key": key, "object": kind, "id": pd_id, "fields": fields})
 
     async def _create(
         self,
@@ -187,11 +306,21 @@ class Migration:
             return await self._write("POST", "/v1/files", "file", key, self.pd.upload_file(*upload))
         return await self._write("POST", f"/v2/{kind}", kind, key, self.pd.create(kind, body))
 
-    def _record(self, kind: str, key: str, pd_id: int, created: bool, row: Row | None) -> None:
+    def _record(
+        self,
+        kind: str,
+        key: str,
+        pd_id: int,
+        created: bool,
+        row: Row | None,
+        expected: dict[str, Any] | None = None,
+    ) -> None:
         modified = str(row.raw.get("ModifiedAt") or "") if row else ""
         self.state.record(
             key, kind, pd_id, created, self.run_id, row_hash(row) if row else "", modified
         )
+        if expected is not None:
+            self.state.remember_payload(key, kind, pd_id, expected, self.run_id)
 
     # --- reading the export --------------------------------------------------------------------
     def read(self, export: Export, summary: LoadSummary) -> dict[str, list[Row]]:
@@ -214,6 +343,9 @@ class Migration:
     async def setup(self) -> Setup:
         """Custom fields (reused when one of the same name and type exists), pipelines, users."""
         require_confirmed(self.workbook_path)
+        if self.state.snapshot() is None:  # before the first write, for the rollback proof
+            self.state.save_snapshot(await self.snapshot_account())
+        self._index_existing(self.state.snapshot() or {})
         wanted: dict[tuple[str, str], tuple[str, list[str]]] = {}
         for (target, name), custom in self.wb.custom_fields().items():
             if target in {"person", "organization", "deal"}:
@@ -290,7 +422,7 @@ class Migration:
         fallback = self.settings.fallback_owner_email
         s.fallback_user = by_email.get((fallback or "").casefold(), int(me["id"]))
         s.activity_types = {t["key_string"] for t in await self.pd.activity_types()}
-        self.resolution: list[dict[str, str]] = []
+        self.resolution = []
         with open_export(self.export_path) as export:
             for row in export.read("providers") if export.has("providers") else []:
                 if not isinstance(row, Row):
@@ -312,6 +444,23 @@ class Migration:
                 )  # fmt: skip
         self.setup_state = s
         return s
+
+    def _index_existing(self, snapshot: dict[str, Any]) -> None:
+        """Contacts the account held before the migration, by e-mail and by org name.
+
+        Matching against this index instead of one search per record keeps the load off the
+        search API's low burst limit (10 per 2 s); the snapshot lists every person anyway.
+        """
+        self.existing_emails = {}
+        for person in snapshot.get("persons", []):
+            for e in person.get("emails") or []:
+                value = str(e.get("value") if isinstance(e, dict) else e).strip().casefold()
+                if value:
+                    self.existing_emails.setdefault(value, int(person["id"]))
+        self.existing_orgs = {
+            str(o.get("name") or "").strip().casefold(): int(o["id"])
+            for o in snapshot.get("organizations", [])
+        }
 
     async def _setup_create(
         self,
@@ -375,8 +524,7 @@ class Migration:
         """Load everything (or a sample of patients that covers the hard cases), in order."""
         require_confirmed(self.workbook_path)
         self.run_id = self.state.start_run(kind)
-        if self.state.snapshot() is None:
-            self.state.save_snapshot(await self.snapshot_account())
+        self.seen = set()
         await self.setup()
         summary = LoadSummary()
         with open_export(self.export_path) as export:
@@ -387,6 +535,80 @@ class Migration:
             summary.matched[k] = v.get("matched", 0)
         self.state.finish_run(self.run_id, "done", summary.as_dict())
         return summary
+
+    async def delta(self, new_export: Path) -> DeltaSummary:
+        """Follow a later export: create what is new, patch what changed, list what vanished.
+
+        Nothing is deleted: a record whose source row disappeared (or was marked Deleted) is
+        reported so a person decides. Records changed in place get their before-image kept
+        when the migration did not create them, so rollback still restores them.
+        """
+        require_confirmed(self.workbook_path)
+        if not self.state.mapped_keys():
+            raise NothingToFollow(
+                "nothing has been migrated in this project yet: run `flitstack migrate` first"
+            )
+        self.export_path = new_export
+        self.run_id = self.state.start_run("delta")
+        self.seen = set()
+        await self.setup()
+        delta = self.following = DeltaSummary()
+        summary = LoadSummary()
+        try:
+            with open_export(new_export) as export:
+                rows = self.read(export, summary)
+                self._classify(rows, delta)
+                delta.load = await self._load(export, rows, summary, None)
+        finally:
+            self.following = None
+        for key, kind, pd_id, _created in self.state.mapped_keys():
+            if key not in self.seen:
+                delta.disappeared.append(
+                    {"key": key, "object": kind, "id": pd_id,
+                     "why": "gone from the later export, or its patient is now Deleted: "
+                            "left in Pipedrive for a person to review"}
+                )  # fmt: skip
+        for k, v in self.state.counts().items():
+            delta.load.created[k] = v.get("created", 0)
+            delta.load.matched[k] = v.get("matched", 0)
+        self.state.finish_run(self.run_id, "done", delta.as_dict())
+        return delta
+
+    async def verify(self, run_id: int | None = None, kind: str = "sample") -> DiffReport:
+        """Read back what ``run_id`` wrote (or everything still mapped) and diff it field by field.
+
+        The result is stored as a check, so the full run can require a clean sample first.
+        """
+        if not self.setup_state.fields:
+            await self.setup()
+        report = await verify_records(
+            self.pd, self.state, self.setup_state, self.wb, run_id, progress=self.progress
+        )
+        self.state.record_check(
+            run_id or self.run_id,
+            kind,
+            len(report.checks),
+            len(report.differences) + len(report.missing),
+            sum(report.records.values()),
+        )
+        return report
+
+    def _classify(self, rows: dict[str, list[Row]], delta: DeltaSummary) -> None:
+        """New, changed or unchanged source rows, by the stored row hash and ModifiedAt."""
+        for file in KEYED_FILES:
+            reported = self.state.reported_ids(file)
+            for r in rows.get(file, []):
+                mapping = self.state.mapping(f"{file}:{r.source_id}")
+                if mapping is None and (r.source_id or "") in reported:
+                    delta.retried_rows[file] += 1
+                elif mapping is None:
+                    delta.new_rows[file] += 1
+                elif mapping["row_hash"] != row_hash(r) or mapping["modified"] != str(
+                    r.raw.get("ModifiedAt") or ""
+                ):
+                    delta.changed_rows[file] += 1
+                else:
+                    delta.unchanged_rows[file] += 1
 
     async def _load(
         self, export: Export, rows: dict[str, list[Row]], summary: LoadSummary, sample: int | None
@@ -868,12 +1090,12 @@ class Migration:
     ) -> Callable[[], Awaitable[Any]]:
         async def job() -> None:
             known = self.state.pd_id(key)
-            if known is None and not self.state.has_intent(key):
-                found = await self.pd.search("organizations", name, fields="name", exact=True)
-                if found:
-                    self.state.record(key, "organizations", int(found[0]["id"]), False, self.run_id)
-                    org_of[slot] = int(found[0]["id"])
-                    return
+            existing = self.existing_orgs.get(name.strip().casefold())
+            if known is None and existing is not None and not self.state.has_intent(key):
+                self.seen.add(key)
+                self.state.record(key, "organizations", existing, False, self.run_id)
+                org_of[slot] = existing
+                return
             org_of[slot] = await self.ensure(
                 "organizations", key, b.organization(file, row, name, kind, key), row=row
             )
@@ -883,6 +1105,9 @@ class Migration:
     async def _person(self, key: str, body: dict[str, Any], row: Row) -> int:
         known = self.state.pd_id(key)
         if known is not None:
+            self.seen.add(key)
+            if self.following is not None:
+                await self._follow_change("persons", key, known, body, row)
             return known
         policy = self.settings.duplicate_policy
         if (
@@ -890,11 +1115,12 @@ class Migration:
             and body.get("emails")
             and not self.state.has_intent(key)
         ):
-            email = body["emails"][0]["value"]
-            found = [p for p in await self.pd.search("persons", email, fields="email", exact=True)
-                     if SOURCE_ID_FIELD not in str(p.get("custom_fields"))]  # fmt: skip
-            if found:
-                pd_id = int(found[0]["id"])
+            email = str(body["emails"][0]["value"]).strip().casefold()
+            found = self.existing_emails.get(email)
+            if found is not None:
+                pd_id = found
+                self.seen.add(key)
+                patch: dict[str, Any] | None = None
                 if policy is DuplicatePolicy.UPDATE:
                     before = await self.pd.get("persons", pd_id)
                     self.state.keep_before_image("persons", pd_id, before)
@@ -906,7 +1132,7 @@ class Migration:
                         key,
                         self.pd.patch("persons", pd_id, patch),
                     )
-                self._record("persons", key, pd_id, False, row)
+                self._record("persons", key, pd_id, False, row, patch)
                 return pd_id
         return await self.ensure("persons", key, body, row=row)
 
@@ -1097,4 +1323,11 @@ def compare_accounts(before: dict[str, Any], after: dict[str, Any]) -> list[str]
     return out
 
 
-__all__ = ["KIND_OF", "LoadSummary", "Migration", "compare_accounts"]
+__all__ = [
+    "KIND_OF",
+    "DeltaSummary",
+    "LoadSummary",
+    "Migration",
+    "NothingToFollow",
+    "compare_accounts",
+]

@@ -58,6 +58,13 @@ class Setup:
     def key(self, target: str, name: str) -> str:
         return str(self.fields[(target, name)]["key"])
 
+    def name_of(self, field_key: str) -> str:
+        """The field name behind a 40-character hash key (the key itself if unknown)."""
+        for (_, name), spec in self.fields.items():
+            if spec["key"] == field_key:
+                return name
+        return field_key
+
 
 def row_hash(row: Row) -> str:
     return hashlib.sha256(json.dumps(row.raw, sort_keys=True).encode()).hexdigest()[:20]
@@ -238,7 +245,14 @@ class Builder:
             if c.options.get("marketing_status"):
                 out = self.tx(c, row, file, sid)
                 if out.ok and out.value:
-                    body["marketing_status"] = "subscribed" if out.value == "Yes" else "no_consent"
+                    consent = out.value == "Yes"
+                    if consent and not emails:
+                        reason = "marketing consent without a valid e-mail: set to no_consent"
+                        self.problems.append(
+                            Problem(file, sid, row.line, c.column, "flagged", reason)
+                        )
+                        consent = False
+                    body["marketing_status"] = "subscribed" if consent else "no_consent"
         for (target, name), value in extras.pop("custom", {}).items():
             self.put_custom(body, target, name, value)
         body.update(extras)

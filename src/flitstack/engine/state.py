@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS setup (what TEXT, name TEXT, pd_key TEXT, data TEXT, 
 CREATE TABLE IF NOT EXISTS outcomes (run_id INTEGER, file TEXT, source_id TEXT, line INTEGER,
   field TEXT, outcome TEXT, reason TEXT);
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), taken TEXT, data TEXT);
+CREATE TABLE IF NOT EXISTS payloads (key TEXT PRIMARY KEY, kind TEXT, pd_id INTEGER, body TEXT,
+  run_id INTEGER);
+CREATE TABLE IF NOT EXISTS checks (run_id INTEGER PRIMARY KEY, kind TEXT, checked TEXT,
+  fields INTEGER, differences INTEGER, records INTEGER);
 """
 
 
@@ -124,7 +128,9 @@ class StateStore:
         return [(r[0], int(r[1])) for r in rows]
 
     def forget(self, key: str) -> None:
-        self.db.execute("DELETE FROM idmap WHERE key=?", (key,))
+        with self.db:
+            self.db.execute("DELETE FROM idmap WHERE key=?", (key,))
+            self.db.execute("DELETE FROM payloads WHERE key=?", (key,))
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -207,6 +213,15 @@ class StateStore:
             (run_id, file, source_id, line, field, outcome, reason),
         )
 
+    def reported_ids(self, file: str) -> set[str]:
+        """Source IDs of ``file`` an earlier run rejected or skipped (so not new in a delta)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT source_id FROM outcomes WHERE file=? AND outcome IN "
+            "('rejected', 'skipped')",
+            (file,),
+        )
+        return {r[0] for r in rows}
+
     def outcomes(self, run_id: int | None = None) -> list[dict[str, Any]]:
         cols = ("run_id", "file", "source_id", "line", "field", "outcome", "reason")
         sql = f"SELECT {', '.join(cols)} FROM outcomes"
@@ -214,6 +229,57 @@ class StateStore:
             sql + (" WHERE run_id=?" if run_id else ""), (run_id,) if run_id else ()
         )
         return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    # what was sent: the expected state of every record, for the diff and the delta
+    def remember_payload(
+        self, key: str, kind: str, pd_id: int, body: dict[str, Any], run_id: int
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO payloads VALUES (?, ?, ?, ?, ?)",
+            (key, kind, pd_id, json.dumps(body, sort_keys=True, default=str), run_id),
+        )
+
+    def payload(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT body FROM payloads WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def payloads(self, run_id: int | None = None) -> list[tuple[str, str, int, dict[str, Any]]]:
+        """(key, kind, pd_id, body) of records still mapped, optionally those one run wrote."""
+        sql = "SELECT p.key, p.kind, p.pd_id, p.body FROM payloads p JOIN idmap i ON i.key = p.key"
+        rows = self.db.execute(
+            sql + (" WHERE p.run_id=? ORDER BY p.rowid" if run_id else " ORDER BY p.rowid"),
+            (run_id,) if run_id else (),
+        )
+        return [(k, kind, int(i), json.loads(b)) for k, kind, i, b in rows]
+
+    def mapped_keys(self) -> list[tuple[str, str, int, bool]]:
+        """Every (key, kind, pd_id, created) in the ID map."""
+        rows = self.db.execute("SELECT key, kind, pd_id, created FROM idmap ORDER BY rowid")
+        return [(k, kind, int(i), bool(c)) for k, kind, i, c in rows]
+
+    # verification results: the gate before the full run
+    def record_check(
+        self, run_id: int, kind: str, fields: int, differences: int, records: int
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO checks VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, kind, now(), fields, differences, records),
+        )
+
+    def last_check(self, kind: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT run_id, checked, fields, differences, records FROM checks WHERE kind=? "
+            "ORDER BY checked DESC LIMIT 1",
+            (kind,),
+        ).fetchone()
+        if row is None:
+            return None
+        cols = ("run_id", "checked", "fields", "differences", "records")
+        return dict(zip(cols, row, strict=True))
+
+    def last_run(self, kind: str) -> dict[str, Any] | None:
+        found = [r for r in self.runs() if r["kind"] == kind]
+        return found[-1] if found else None
 
     # the account before the migration
     def save_snapshot(self, data: dict[str, Any]) -> None:

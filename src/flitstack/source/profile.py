@@ -23,8 +23,10 @@ class ColumnProfile(BaseModel):
     rows: int = 0
     nulls: int = 0
     null_rate: float = 0.0
-    cardinality: int = 0  # distinct non-null values (exact up to cardinality_cap)
-    cardinality_capped: bool = False  # True when distinct values exceeded the cap
+    #: distinct non-null values: exact up to the audit's CARDINALITY_CAP (5,000), beyond it a
+    #: HyperLogLog estimate (standard error about 1.6 %)
+    cardinality: int = 0
+    cardinality_capped: bool = False  # True when distinct values exceeded the cap (estimated)
     max_length: int = 0
     #: share (0..1) of non-null values that look like each type, e.g. {"email": 0.98}
     type_votes: dict[str, float] = Field(default_factory=dict)

@@ -17,13 +17,14 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
 
 from flitstack.source import values as v
-from flitstack.source.schema import Column, FileSpec, Kind, spec_for
+from flitstack.source.schema import NULL_SPELLINGS, Column, FileSpec, Kind, spec_for
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -129,8 +130,7 @@ def _phone_check(text: str) -> str | None:
 Parser = Callable[[str], v.ParsedValue]
 
 
-def _text(text: str) -> v.ParsedValue:
-    return v.clean_text(text)
+_NULL_MAX_LEN = max(len(s) for s in NULL_SPELLINGS)
 
 
 def _checked(check: Callable[[str], str | None], transform: Callable[[str], str]) -> Parser:
@@ -143,7 +143,26 @@ def _checked(check: Callable[[str], str | None], transform: Callable[[str], str]
     return parse
 
 
-def _parser_for(column: Column) -> Parser:
+#: parse results are cached per column for kinds whose cells repeat a lot (enums, flags, codes,
+#: days, amounts); the caches are bounded and live only while one file is read
+_SMALL_DOMAIN_CACHE = 512
+_REPEATING_CACHE = 8192
+
+
+def _parser_for(column: Column) -> Parser | None:
+    """The parser for a known column, or None for plain text (handled inline by the reader)."""
+    parse = _uncached_parser_for(column)
+    if parse is None:
+        return None
+    kind = column.kind
+    if kind in (Kind.DATE, Kind.MONEY, Kind.INT):
+        return lru_cache(maxsize=_REPEATING_CACHE)(parse)
+    if kind in (Kind.ENUM, Kind.YES_NO, Kind.CDT, Kind.CDT_LIST, Kind.SURFACES, Kind.TOOTH):
+        return lru_cache(maxsize=_SMALL_DOMAIN_CACHE)(parse)
+    return parse
+
+
+def _uncached_parser_for(column: Column) -> Parser | None:
     kind = column.kind
     if kind is Kind.DATE:
         return v.parse_date
@@ -180,7 +199,7 @@ def _parser_for(column: Column) -> Parser:
         return _checked(
             lambda s: None if set(s.upper()) <= _SURFACES else "bad_surfaces", str.upper
         )
-    return _text
+    return None
 
 
 _PROBLEM_MESSAGES = {
@@ -235,6 +254,7 @@ class Export:
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
+        self._encodings: dict[str, str] = {}
         if path.is_dir():
             pass
         elif path.is_file() and zipfile.is_zipfile(path):
@@ -335,12 +355,18 @@ class Export:
 
     # -- rows
 
+    def _encoding(self, member: str) -> str:
+        """A member's encoding, detected once (detection reads the whole file)."""
+        if member not in self._encodings:
+            self._encodings[member] = detect_encoding(lambda: self._open_binary(member))
+        return self._encodings[member]
+
     def columns(self, name: str) -> list[str]:
         """The header of a file exactly as found (stripped of BOM), or [] if absent."""
         member = self._find(name)
         if member is None:
             return []
-        encoding = detect_encoding(lambda: self._open_binary(member))
+        encoding = self._encoding(member)
         with self._open_binary(member) as raw:
             text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
             return next(csv.reader(text), [])
@@ -353,7 +379,7 @@ class Export:
         self.stats[stem] = stats
         if member is None:
             return
-        stats.encoding = detect_encoding(lambda: self._open_binary(member))
+        stats.encoding = self._encoding(member)
         spec = spec_for(stem)
         with self._open_binary(member) as raw:
             text = io.TextIOWrapper(raw, encoding=stats.encoding, errors="replace", newline="")
@@ -403,9 +429,10 @@ def _read_rows(
     names = _header_map(stem, header, spec)
     width = len(names)
     columns = [spec.column(n) if spec else None for n in names]
-    parsers: list[Parser] = [_parser_for(c) if c else _text for c in columns]
+    parsers = [_parser_for(c) if c else None for c in columns]
     required = [c.name for c in columns if c is not None and c.required]
     id_column = spec.id_column if spec else None
+    nulls, null_max = NULL_SPELLINGS, _NULL_MAX_LEN
 
     last_line = reader.line_num
     index = 0
@@ -446,15 +473,22 @@ def _read_rows(
         raw = dict(zip(names, fields, strict=True))
         values: dict[str, Any] = {}
         for name, parse, cell in zip(names, parsers, fields, strict=True):
-            parsed = parse(cell)
-            values[name] = parsed.value
-            if parsed.problem is not None:
-                problems.append(
-                    Problem(
-                        stem, start, name, parsed.problem, problem_message(parsed.problem), cell
-                    )
-                )
-        missing = next((c for c in required if values.get(c) in (None, "")), None)
+            if parse is None:  # plain text, inlined: most cells of an export
+                stripped = cell.strip()
+                if not stripped or (len(stripped) <= null_max and stripped.casefold() in nulls):
+                    values[name] = None
+                else:
+                    values[name] = stripped
+                continue
+            value, problem = parse(cell)
+            values[name] = value
+            if problem is not None:
+                problems.append(Problem(stem, start, name, problem, problem_message(problem), cell))
+        missing = None
+        for column_name in required:
+            if values[column_name] in (None, ""):
+                missing = column_name
+                break
         if missing is not None:
             stats.rows_rejected += 1
             yield Reject(stem, start, missing, f"required value {missing} is missing", raw)

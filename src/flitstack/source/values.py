@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from flitstack.source.schema import ENUM_ALIASES, NULL_DATE_SENTINELS, NULL_SPELLINGS
@@ -23,12 +24,26 @@ class ParsedValue(NamedTuple):
 NULL = ParsedValue(None)
 
 
+#: casefold never shortens text, so anything longer than this cannot be a null spelling
+_NULL_MAX_LEN = max(len(s) for s in NULL_SPELLINGS)
+
+
 def is_null(text: str | None) -> bool:
     """True for empty cells and the null spellings MDC exports use (NULL, N/A, none…)."""
     if text is None:
         return True
     stripped = text.strip()
-    return not stripped or stripped.casefold() in NULL_SPELLINGS
+    return not stripped or (
+        len(stripped) <= _NULL_MAX_LEN and stripped.casefold() in NULL_SPELLINGS
+    )
+
+
+def strip_or_none(text: str) -> str | None:
+    """The stripped text, or None when it is a null spelling (the hot path of text columns)."""
+    stripped = text.strip()
+    if not stripped or (len(stripped) <= _NULL_MAX_LEN and stripped.casefold() in NULL_SPELLINGS):
+        return None
+    return stripped
 
 
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
@@ -191,19 +206,26 @@ def parse_enum(text: str | None, values: tuple[str, ...] | list[str]) -> ParsedV
     if is_null(text):
         return NULL
     assert text is not None
-    key = _enum_key(text)
-    for value in values:
-        if _enum_key(value) == key:
-            return ParsedValue(value)
-    alias = ENUM_ALIASES.get(key)
-    if alias is not None and alias in values:
-        return ParsedValue(alias)
+    match = _enum_table(tuple(values)).get(_enum_key(text))
+    if match is not None:
+        return ParsedValue(match)
     return ParsedValue(" ".join(text.split()), "bad_enum")
+
+
+@lru_cache(maxsize=256)
+def _enum_table(values: tuple[str, ...]) -> dict[str, str]:
+    """Spelling key → canonical value for one enum: its values first, then known aliases.
+
+    Built once per set of values, so matching a cell is one dictionary lookup.
+    """
+    table = {alias: value for alias, value in ENUM_ALIASES.items() if value in values}
+    table.update((_enum_key(value), value) for value in reversed(values))  # first value wins
+    return table
 
 
 def clean_text(text: str | None) -> ParsedValue:
     """Strip surrounding whitespace; null spellings become None."""
-    if is_null(text):
+    if text is None:
         return NULL
-    assert text is not None
-    return ParsedValue(text.strip())
+    stripped = strip_or_none(text)
+    return NULL if stripped is None else ParsedValue(stripped)

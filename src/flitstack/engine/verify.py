@@ -1,0 +1,360 @@
+"""Read migrated records back from Pipedrive and compare them field by field with what was sent.
+
+The state store keeps, for every record the migration wrote, the payload it sent: the value of
+each field after transform. Verification fetches each record over the API and compares the two,
+so a field Pipedrive dropped, truncated, re-typed or that someone edited since shows up by name,
+with the MDC columns it came from. A clean sample diff is the gate before the full run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flitstack.engine.records import Setup
+from flitstack.engine.state import StateStore
+from flitstack.mapping.known import SOURCE_ID_FIELD
+from flitstack.mapping.workbook import Workbook
+from flitstack.pipedrive.client import PipedriveClient
+from flitstack.pipedrive.errors import NotFound
+from flitstack.reporting import write_csv, write_html
+
+Progress = Callable[[str, int, int], None]
+
+#: Pipedrive object of each kind the engine writes, and the workbook target it comes from.
+TARGET_OF = {
+    "organizations": "organization",
+    "persons": "person",
+    "activities": "activity",
+    "deals": "deal",
+    "notes": "note",
+    "files": "file",
+}
+#: Fields the engine derives rather than reads from one column.
+DERIVED = {
+    ("person", SOURCE_ID_FIELD): "MDC patient ID (for exactly-once lookups)",
+    ("organization", SOURCE_ID_FIELD): "MDC ID (for exactly-once lookups)",
+    ("deal", SOURCE_ID_FIELD): "MDC ID (for exactly-once lookups)",
+    ("person", "org_id"): "patient_insurance (primary coverage carrier)",
+    ("person", "secondary_insurance__c"): "patient_insurance (ordinal 2)",
+    ("person", "tertiary_insurance__c"): "patient_insurance (ordinal 3)",
+    ("person", "needs_review__c"): "derived: no valid e-mail",
+    ("deal", "stage_id"): "Status (via the status → stage value map)",
+    ("deal", "status"): "Status (via the status → outcome value map)",
+    ("deal", "pipeline_id"): "source file (pipeline chosen per object)",
+    ("deal", "person_id"): "PatientID",
+    ("deal", "org_id"): "LabName / PracticeName",
+    ("activity", "person_id"): "PatientID",
+    ("activity", "type"): "AppointmentType (via the value map)",
+    ("activity", "done"): "Status (via the value map)",
+    ("activity", "subject"): "AppointmentType, Status",
+    ("note", "content"): "note text and header",
+    ("note", "person_id"): "PatientID",
+    ("note", "deal_id"): "TreatmentPlanID",
+    ("file", "name"): "FileName",
+    ("file", "file_size"): "the document file",
+    ("file", "person_id"): "PatientID",
+}
+SKIPPED_FILE_FACTS = {"sha", "file_type_mime"}  # not readable back through the files API
+
+
+@dataclass
+class FieldCheck:
+    """One field of one record: what the transform produced, what Pipedrive holds."""
+
+    object: str
+    key: str
+    pd_id: int
+    field: str
+    source: str
+    expected: Any
+    actual: Any
+    equal: bool
+
+
+@dataclass
+class DiffReport:
+    """Every field compared, plus records that are no longer there at all."""
+
+    checks: list[FieldCheck] = field(default_factory=list)
+    records: Counter[str] = field(default_factory=Counter)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def differences(self) -> list[FieldCheck]:
+        return [c for c in self.checks if not c.equal]
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences and not self.missing
+
+    def summary(self) -> dict[str, Any]:
+        by_object: dict[str, dict[str, int]] = {}
+        for c in self.checks:
+            entry = by_object.setdefault(c.object, {"fields": 0, "equal": 0, "differ": 0})
+            entry["fields"] += 1
+            entry["equal" if c.equal else "differ"] += 1
+        return {
+            "records": sum(self.records.values()),
+            "fields": len(self.checks),
+            "differences": len(self.differences),
+            "missing_records": len(self.missing),
+            "clean": self.clean,
+            "by_object": by_object,
+        }
+
+
+class SampleNotClean(RuntimeError):
+    """The full run was asked for before a clean sample diff."""
+
+
+def provenance(wb: Workbook) -> dict[tuple[str, str], str]:
+    """(target object, Pipedrive field or custom-field name) → the MDC columns behind it."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for c in wb.columns:
+        if not c.migrate or c.target is None:
+            continue
+        name = c.custom.name if c.custom is not None else c.field
+        if not name:
+            continue
+        for alias in _aliases(c.target, name):
+            out.setdefault((c.target, alias), []).append(f"{c.file}.{c.column}")
+    merged = {k: ", ".join(dict.fromkeys(v)) for k, v in out.items()}
+    for k, v in DERIVED.items():
+        merged.setdefault(k, v)
+    return merged
+
+
+def _aliases(target: str, name: str) -> list[str]:
+    """A workbook field role may fill more than one payload field."""
+    return {
+        "due": ["due_date", "due_time"],
+        "value": ["value", "currency"],
+        "note_line": ["note"],
+    }.get(name, [name])
+
+
+def require_clean_sample(state: StateStore) -> dict[str, Any]:
+    """Raise unless the latest sample migration was verified with no difference."""
+    check = state.last_check("sample")
+    if check is None:
+        raise SampleNotClean(
+            "no verified sample yet: run `flitstack migrate EXPORT --sample 200` and check its "
+            "diff report before the full run (or pass --skip-sample-gate to take the risk)"
+        )
+    if check["differences"]:
+        raise SampleNotClean(
+            f"the last sample diff ({check['checked']}) found {check['differences']} fields "
+            "that differ between what was sent and what Pipedrive holds: fix the map or the "
+            "data, roll back and run the sample again (or pass --skip-sample-gate)"
+        )
+    return check
+
+
+async def read_back(pd: PipedriveClient, kind: str, pd_id: int) -> dict[str, Any] | None:
+    """The record as Pipedrive holds it now, or None when it is gone."""
+    version = "v1" if kind in {"notes", "files"} else "v2"
+    try:
+        data = (await pd.request("GET", f"/{version}/{kind}/{pd_id}"))["data"]
+    except NotFound:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def verify_records(
+    pd: PipedriveClient,
+    state: StateStore,
+    setup: Setup,
+    wb: Workbook,
+    run_id: int | None = None,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+) -> DiffReport:
+    """Compare every record written (by ``run_id``, or all still mapped) with Pipedrive."""
+    tick = progress or (lambda step, done, total: None)
+    sources = provenance(wb)
+    names = {spec["key"]: (target, name) for (target, name), spec in setup.fields.items()}
+    labels = {
+        spec["key"]: {option_id: label for label, option_id in spec["options"].items()}
+        for spec in setup.fields.values()
+        if spec["options"]
+    }
+    report = DiffReport()
+    items = state.payloads(run_id)
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def check(key: str, kind: str, pd_id: int, expected: dict[str, Any]) -> None:
+        nonlocal done
+        async with gate:
+            actual = await read_back(pd, kind, pd_id)
+        target = TARGET_OF.get(kind, kind)
+        report.records[kind] += 1
+        if actual is None:
+            report.missing.append({"key": key, "object": kind, "id": pd_id})
+        else:
+            report.checks.extend(
+                compare_record(kind, target, key, pd_id, expected, actual, names, labels, sources)
+            )
+        done += 1
+        tick("verify", done, len(items))
+
+    tick("verify", 0, len(items))
+    await asyncio.gather(*(check(*item) for item in items))
+    report.checks.sort(key=lambda c: (c.object, c.key, c.field))
+    report.missing.sort(key=lambda m: m["key"])
+    return report
+
+
+def compare_record(
+    kind: str,
+    target: str,
+    key: str,
+    pd_id: int,
+    expected: dict[str, Any],
+    actual: dict[str, Any],
+    names: dict[str, tuple[str, str]],
+    labels: dict[str, dict[int, str]],
+    sources: dict[tuple[str, str], str],
+) -> list[FieldCheck]:
+    """One FieldCheck per field sent (custom fields by name, not hash)."""
+    out: list[FieldCheck] = []
+    for name, value in expected.items():
+        if kind == "files" and name in SKIPPED_FILE_FACTS:
+            continue
+        if name == "custom_fields":
+            held = actual.get("custom_fields") or {}
+            for code, want in (value or {}).items():
+                field_target, field_name = names.get(code, (target, code))
+                have = held.get(code)
+                shown = labels.get(code, {})
+                out.append(
+                    FieldCheck(
+                        kind, key, pd_id, field_name,
+                        sources.get((field_target, field_name), "engine"),
+                        shown.get(want, want) if isinstance(want, int) else want,
+                        shown.get(have, have) if isinstance(have, int) else have,
+                        same(want, have),
+                    )
+                )  # fmt: skip
+            continue
+        have = actual.get(name)
+        if kind == "files" and name == "name":
+            have = actual.get("name") or actual.get("file_name")
+        out.append(
+            FieldCheck(
+                kind, key, pd_id, name, sources.get((target, name), "engine"),
+                value, have, same(value, have, name),
+            )
+        )  # fmt: skip
+    return out
+
+
+def same(expected: Any, actual: Any, name: str = "") -> bool:
+    """Equal once both sides are in Pipedrive's canonical form (time formats, money, labels)."""
+    return normalise(expected, name) == normalise(actual, name)
+
+
+def normalise(value: Any, name: str = "") -> Any:
+    if value is None or value == "" or value == []:
+        return None
+    if name in {"emails", "phones"} and isinstance(value, list):
+        return [
+            (str(v.get("value", "")).strip(), bool(v.get("primary")), v.get("label"))
+            for v in value
+            if isinstance(v, dict)
+        ]
+    if name.endswith("_time") and name not in {"due_time"} and isinstance(value, str):
+        return _timestamp(value)
+    if name == "due_time" and isinstance(value, str):
+        return value[:5]
+    if isinstance(value, dict):
+        if set(value) >= {"value", "currency"}:
+            return (_number(value["value"]), value["currency"])
+        if "value" in value:
+            return normalise(value["value"])
+        if "id" in value:
+            return normalise(value["id"])
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _number(value: Any) -> Any:
+    try:
+        return round(float(value), 6)
+    except (TypeError, ValueError):
+        return value
+
+
+def _timestamp(text: str) -> str:
+    """``2024-01-02T03:04:05Z`` and ``2024-01-02 03:04:05`` are the same instant."""
+    cleaned = text.strip().replace("T", " ").removesuffix("Z").split(".")[0]
+    try:
+        return datetime.fromisoformat(cleaned).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return text
+
+
+def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path]:
+    """``<stem>-diff.html`` (differences first, then every field) and the full CSV."""
+    stem = title.lower().replace(" ", "-")
+    csv_path = write_csv(
+        outdir / f"{stem}-diff.csv",
+        ["object", "source_key", "pipedrive_id", "field", "mdc_source", "expected", "actual",
+         "equal"],
+        ([c.object, c.key, c.pd_id, c.field, c.source, _show(c.expected), _show(c.actual),
+          "yes" if c.equal else "NO"] for c in report.checks),
+    )  # fmt: skip
+    by_record: dict[str, list[FieldCheck]] = {}
+    for c in report.checks:
+        by_record.setdefault(f"{c.object}|{c.key}|{c.pd_id}", []).append(c)
+    html_path = write_html(
+        outdir / f"{stem}-diff.html",
+        "diff.html.j2",
+        title=title,
+        summary=report.summary(),
+        differences=[_row(c) for c in report.differences],
+        missing=report.missing,
+        records=[
+            (k.split("|"), [_row(c) for c in checks]) for k, checks in sorted(by_record.items())
+        ],
+        csv_name=csv_path.name,
+    )
+    return html_path, csv_path
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_show(v.get("value") if isinstance(v, dict) else v) for v in value)
+    if isinstance(value, dict):
+        if set(value) >= {"value", "currency"}:
+            return f"{value['value']} {value['currency']}"
+        if "value" in value:
+            return _show(value["value"])
+    return str(value)
+
+
+def _row(c: FieldCheck) -> dict[str, Any]:
+    return {
+        "object": c.object,
+        "key": c.key,
+        "id": c.pd_id,
+        "field": c.field,
+        "source": c.source,
+        "expected": _show(c.expected),
+        "actual": _show(c.actual),
+        "equal": c.equal,
+    }

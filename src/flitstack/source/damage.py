@@ -1,0 +1,310 @@
+"""Referential damage found in one streaming pass, with patient-scale state kept on disk.
+
+Resolving references needs every ID of the files they point at, duplicate detection needs every
+patient's name and birth date, and guarantor checks need every family. Held in Python objects
+that is hundreds of megabytes at 200,000 patients, so it lives in a temporary SQLite file
+(owner-only, deleted afterwards) and the process only holds bounded batches. References are
+checked a batch at a time with one indexed anti-join, so counts stay exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from collections import Counter
+from itertools import repeat
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from flitstack.source.mess import MessKind
+from flitstack.source.reader import Export, Row
+from flitstack.source.schema import FILES, Kind, spec_for
+
+#: rows between flushes of the in-memory batches to SQLite (bounds memory per file)
+FLUSH_ROWS = 5_000
+DUPLICATE_EXAMPLES = 20
+#: SQLite page cache, in KiB (negative cache_size means KiB)
+CACHE_KIB = 32_768
+
+#: file → small integer code, for every file some column references
+TARGETS: dict[str, int] = {
+    target: code
+    for code, target in enumerate(
+        sorted({c.ref for spec in FILES.values() for c in spec.columns if c.ref})
+    )
+}
+
+_SCHEMA = """
+CREATE TABLE ids (t INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (t, id)) WITHOUT ROWID;
+CREATE TABLE deferred (place TEXT NOT NULL, t INTEGER NOT NULL, ref TEXT NOT NULL);
+CREATE TABLE people (key TEXT NOT NULL, line INTEGER NOT NULL, pid TEXT NOT NULL);
+CREATE TABLE family (pid TEXT PRIMARY KEY, fam TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE guarantors (pid TEXT NOT NULL, gid TEXT NOT NULL);
+CREATE TABLE deleted (pid TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE deleted_seen (pid TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+_COUNT_MISSING = (
+    "SELECT count(*) FROM json_each(?) AS j "
+    "WHERE NOT EXISTS (SELECT 1 FROM ids WHERE t = ? AND id = j.value)"
+)
+_MARK_DELETED_SEEN = (
+    "INSERT OR IGNORE INTO deleted_seen SELECT j.value FROM json_each(?) AS j "
+    "WHERE EXISTS (SELECT 1 FROM deleted WHERE pid = j.value)"
+)
+
+
+class Damage(BaseModel):
+    """Referential damage and gaps, counted exactly; examples give file and line (no values)."""
+
+    orphan_references: dict[str, int] = Field(default_factory=dict)  # "file.Column" → count
+    duplicate_patients: int = 0
+    duplicate_examples: list[str] = Field(default_factory=list)
+    patients_without_email: int = 0
+    invalid_emails: int = 0
+    junk_phones: int = 0
+    providers_without_email: int = 0
+    providers_without_email_ids: list[str] = Field(default_factory=list)
+    missing_document_files: int = 0
+    deleted_patients_with_appointments: int = 0
+    guarantors_in_other_families: int = 0
+
+    def as_mess_counts(self) -> dict[str, int]:
+        """Counts keyed like the generator's injection record, for exact comparison."""
+        return {
+            MessKind.INVALID_EMAIL: self.invalid_emails,
+            MessKind.JUNK_PHONE: self.junk_phones,
+            MessKind.DUPLICATE_PATIENT: self.duplicate_patients,
+            MessKind.PROVIDER_WITHOUT_EMAIL: self.providers_without_email,
+            MessKind.MISSING_DOCUMENT_FILE: self.missing_document_files,
+            MessKind.DELETED_PATIENT_WITH_APPOINTMENTS: self.deleted_patients_with_appointments,
+            MessKind.GUARANTOR_OTHER_FAMILY: self.guarantors_in_other_families,
+            "patients_without_email": self.patients_without_email,
+        }
+
+
+def _norm_name(value: Any) -> str:
+    return " ".join(str(value or "").casefold().split())
+
+
+class DamageTracker:
+    """Collects what is needed to find referential damage while the audit streams the rows.
+
+    Call :meth:`file` for each file in read order, feed it the file's rows, then :meth:`finish`.
+    A reference is checked as soon as its target file has been read completely; references to
+    files not read yet (or to the same file) are parked on disk and resolved at the end.
+    """
+
+    def __init__(self, export: Export, scratch_dir: Path | None = None) -> None:
+        self.export = export
+        self.damage = Damage()
+        self.orphans: Counter[str] = Counter()
+        self.done: set[str] = set()
+        self._tmp = tempfile.TemporaryDirectory(prefix="flitstack-audit-", dir=scratch_dir)
+        path = Path(self._tmp.name) / "scratch.sqlite"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.db = sqlite3.connect(path, isolation_level=None)
+        for pragma in (
+            "journal_mode = OFF",
+            "synchronous = OFF",
+            "locking_mode = EXCLUSIVE",
+            f"cache_size = -{CACHE_KIB}",
+        ):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.executescript(_SCHEMA)
+        self.db.execute("BEGIN")
+
+    def __enter__(self) -> DamageTracker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+        self._tmp.cleanup()
+
+    def file(self, name: str) -> FileChecks:
+        return FileChecks(self, name)
+
+    # -- batch resolution
+
+    def count_missing(self, place: str, target: str, refs: list[str]) -> None:
+        if refs:
+            (missing,) = self.db.execute(
+                _COUNT_MISSING, (json.dumps(refs), TARGETS[target])
+            ).fetchone()
+            if missing:
+                self.orphans[place] += missing
+
+    def finish(self) -> Damage:
+        db, damage = self.db, self.damage
+        for place, missing in db.execute(
+            "SELECT place, count(*) FROM deferred AS d WHERE NOT EXISTS "
+            "(SELECT 1 FROM ids WHERE t = d.t AND id = d.ref) GROUP BY place"
+        ):
+            self.orphans[place] += missing
+        patients = TARGETS["patients"]
+        (orphan_guarantors,) = db.execute(
+            "SELECT count(*) FROM guarantors AS g WHERE NOT EXISTS "
+            "(SELECT 1 FROM ids WHERE t = ? AND id = g.gid)",
+            (patients,),
+        ).fetchone()
+        if orphan_guarantors:
+            self.orphans["patients.GuarantorID"] += orphan_guarantors
+        (damage.guarantors_in_other_families,) = db.execute(
+            "SELECT count(*) FROM guarantors AS g "
+            "JOIN ids ON ids.t = ? AND ids.id = g.gid "
+            "LEFT JOIN family AS fg ON fg.pid = g.gid LEFT JOIN family AS fp ON fp.pid = g.pid "
+            "WHERE fg.fam IS NOT fp.fam",
+            (patients,),
+        ).fetchone()
+        db.execute("CREATE INDEX people_key ON people (key)")
+        (damage.duplicate_patients,) = db.execute(
+            "SELECT count(*) - count(DISTINCT key) FROM people"
+        ).fetchone()
+        damage.duplicate_examples = [
+            f"patients.csv line {line}: PatientID {pid} looks like PatientID {first}"
+            for line, pid, first in db.execute(
+                "SELECT p.line, p.pid, f.pid FROM people AS p "
+                "JOIN (SELECT key, min(rowid) AS first FROM people GROUP BY key "
+                "      HAVING count(*) > 1) AS g ON g.key = p.key "
+                "JOIN people AS f ON f.rowid = g.first "
+                "WHERE p.rowid != g.first ORDER BY p.rowid LIMIT ?",
+                (DUPLICATE_EXAMPLES,),
+            )
+        ]
+        (damage.deleted_patients_with_appointments,) = db.execute(
+            "SELECT count(*) FROM deleted_seen"
+        ).fetchone()
+        damage.orphan_references = dict(sorted(self.orphans.items()))
+        return damage
+
+
+class FileChecks:
+    """The damage checks of one file: batches rows' references and patient facts."""
+
+    def __init__(self, tracker: DamageTracker, name: str) -> None:
+        self.tracker = tracker
+        self.name = name
+        self.spec = spec_for(name)
+        self.rows = 0
+        self.ids: list[str] = []
+        #: (place, target, column, batch, resolved now) per reference column
+        self.refs: list[tuple[str, str, str, list[str], bool]] = []
+        self.people: list[tuple[str, int, str]] = []
+        self.family: list[tuple[str, str]] = []
+        self.guarantors: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+        self.appointment_patients: list[str] = []
+        spec = self.spec
+        self.id_column = spec.id_column if spec and name in TARGETS else None
+        if spec is None:
+            return
+        for col in spec.columns:
+            if col.kind is Kind.REF and col.ref:
+                if name == "patients" and col.name == "GuarantorID":
+                    continue  # resolved at the end, together with the family check
+                now = col.ref in tracker.done and col.ref != name
+                self.refs.append((f"{name}.{col.name}", col.ref, col.name, [], now))
+
+    def see(self, row: Row) -> None:
+        if self.spec is None:
+            return
+        values = row.values
+        if self.id_column is not None:
+            ident = values.get(self.id_column)
+            if ident is not None:
+                self.ids.append(str(ident))
+        for _place, _target, column, batch, _now in self.refs:
+            ref = values.get(column)
+            if ref is not None:
+                batch.append(str(ref))
+        name = self.name
+        if name == "patients":
+            self._see_patient(row)
+        elif name == "providers" and values.get("Email") is None:
+            self.tracker.damage.providers_without_email += 1
+            self.tracker.damage.providers_without_email_ids.append(row.source_id)
+        elif name == "documents":
+            file_name = values.get("FileName")
+            if file_name is None or not self.tracker.export.document_exists(str(file_name)):
+                self.tracker.damage.missing_document_files += 1
+        elif name == "appointments":
+            pid = values.get("PatientID")
+            if pid is not None:
+                self.appointment_patients.append(str(pid))
+        self.rows += 1
+        if self.rows % FLUSH_ROWS == 0:
+            self.flush()
+
+    def _see_patient(self, row: Row) -> None:
+        damage = self.tracker.damage
+        for problem in row.problems:
+            if problem.kind == "invalid_email":
+                damage.invalid_emails += 1
+            elif problem.kind == "junk_phone":
+                damage.junk_phones += 1
+        values = row.values
+        pid = row.source_id
+        first, last = _norm_name(values.get("FirstName")), _norm_name(values.get("LastName"))
+        born = str(values.get("DateOfBirth") or "")
+        if first and born:
+            self.people.append((f"{first}\x1f{last}\x1f{born}", row.line, pid))
+        if values.get("Email") is None:
+            damage.patients_without_email += 1
+        self.family.append((pid, f"{last}\x1f{_norm_name(values.get('Address1'))}"))
+        guarantor = values.get("GuarantorID")
+        if guarantor is not None:
+            self.guarantors.append((pid, str(guarantor)))
+        if values.get("Status") == "Deleted":
+            self.deleted.append(pid)
+
+    def flush(self) -> None:
+        """Move the batches into SQLite (or resolve them there) and empty them."""
+        tracker, db = self.tracker, self.tracker.db
+        if self.ids:
+            code = TARGETS[self.name]
+            db.executemany("INSERT OR IGNORE INTO ids VALUES (?, ?)", zip(repeat(code), self.ids))
+            self.ids.clear()
+        for place, target, _column, batch, now in self.refs:
+            if not batch:
+                continue
+            if now:
+                tracker.count_missing(place, target, batch)
+            else:
+                db.executemany(
+                    "INSERT INTO deferred VALUES (?, ?, ?)",
+                    zip(repeat(place), repeat(TARGETS[target]), batch),
+                )
+            batch.clear()
+        if self.people:
+            db.executemany("INSERT INTO people VALUES (?, ?, ?)", self.people)
+            self.people.clear()
+        if self.family:
+            db.executemany("INSERT OR REPLACE INTO family VALUES (?, ?)", self.family)
+            self.family.clear()
+        if self.guarantors:
+            db.executemany("INSERT INTO guarantors VALUES (?, ?)", self.guarantors)
+            self.guarantors.clear()
+        if self.deleted:
+            db.executemany("INSERT OR IGNORE INTO deleted VALUES (?)", zip(self.deleted))
+            self.deleted.clear()
+        if self.appointment_patients:
+            db.execute(_MARK_DELETED_SEEN, (json.dumps(self.appointment_patients),))
+            self.appointment_patients.clear()
+
+    def close(self) -> None:
+        """The file is read completely: flush, and resolve later references to it at once."""
+        self.flush()
+        self.tracker.done.add(self.name)

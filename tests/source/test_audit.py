@@ -1,0 +1,365 @@
+"""The audit finds exactly the mess the generator injected, resolves references on hand-made
+exports, estimates cardinality past its cap, and writes escaped, masked, owner-only reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flitstack.settings import Settings
+from flitstack.source import audit as audit_module
+from flitstack.source.audit import AuditReport, audit_export, mask
+from flitstack.source.audit_report import write_audit
+from flitstack.source.cardinality import DistinctCounter, HyperLogLog
+from flitstack.source.generator import INJECTIONS_FILE, generate_export
+from flitstack.source.mess import MessKind, MessRates
+from flitstack.source.reader import Row, open_export
+
+PATIENTS = 250
+HOSTILE = "<script>alert(1)</script>"
+
+
+def audit(path: Path, **options: Any) -> AuditReport:
+    with open_export(path) as export:
+        return audit_export(export, Settings(), **options)
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export with every kind of mess (rates tripled so each occurs at this size)."""
+    out = tmp_path_factory.mktemp("audit") / "export"
+    generate_export(out, PATIENTS, seed=11, mess=MessRates().scaled(3))
+    return out
+
+
+@pytest.fixture(scope="module")
+def injected(messy: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((messy / INJECTIONS_FILE).read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def report(messy: Path) -> AuditReport:
+    return audit(messy)
+
+
+def test_every_kind_of_mess_was_injected(injected: dict[str, Any]) -> None:
+    """Guards the comparisons below: a kind injected zero times would prove nothing."""
+    for kind in (
+        MessKind.INVALID_EMAIL,
+        MessKind.JUNK_PHONE,
+        MessKind.DUPLICATE_PATIENT,
+        MessKind.PROVIDER_WITHOUT_EMAIL,
+        MessKind.MISSING_DOCUMENT_FILE,
+        MessKind.DELETED_PATIENT_WITH_APPOINTMENTS,
+        MessKind.GUARANTOR_OTHER_FAMILY,
+    ):
+        assert injected["counts"].get(kind, 0) > 0, kind
+    assert injected["orphan_references"] and injected["rejected_rows"]
+
+
+def test_damage_counts_equal_the_injections(report: AuditReport, injected: dict[str, Any]) -> None:
+    found = report.damage.as_mess_counts()
+    expected = {kind: injected["counts"].get(kind, 0) for kind in found}
+    assert found == expected
+
+
+def test_orphan_references_equal_the_injections(
+    report: AuditReport, injected: dict[str, Any]
+) -> None:
+    assert report.damage.orphan_references == injected["orphan_references"]
+
+
+def test_rejected_rows_equal_the_injections(report: AuditReport, injected: dict[str, Any]) -> None:
+    by_file = {f.file: f.rows_rejected for f in report.files if f.rows_rejected}
+    assert by_file == injected["rejected_rows"]
+    assert report.rejects_total == len(report.rejects) == sum(by_file.values())
+    assert all(r.line > 1 and "header has" in r.reason for r in report.rejects)
+
+
+def test_value_problems_equal_the_injections(report: AuditReport, injected: dict[str, Any]) -> None:
+    totals = report.problem_totals()
+    assert totals["invalid_email"] == injected["counts"][MessKind.INVALID_EMAIL]
+    assert totals["junk_phone"] == injected["counts"][MessKind.JUNK_PHONE]
+    # cosmetic mess (date, money, enum, tooth and null forms) is readable: no other problems
+    assert set(totals) == {"invalid_email", "junk_phone"}
+
+
+def test_providers_without_email_are_named(report: AuditReport, messy: Path) -> None:
+    without = [
+        r.source_id
+        for r in open_export(messy).read("providers")
+        if isinstance(r, Row) and r.values["Email"] is None
+    ]
+    assert report.damage.providers_without_email_ids == without
+
+
+def test_duplicate_examples_point_at_the_first_copy(report: AuditReport, messy: Path) -> None:
+    patients = {r.source_id: r for r in open_export(messy).read("patients") if isinstance(r, Row)}
+    assert report.damage.duplicate_examples
+    for example in report.damage.duplicate_examples:
+        # "patients.csv line N: PatientID X looks like PatientID Y"
+        words = example.split()
+        line, later, first = int(words[2].rstrip(":")), words[4], words[-1]
+        assert patients[later].line == line and int(first) < int(later)
+        for column in ("FirstName", "LastName", "DateOfBirth"):
+            assert patients[later].values[column] == patients[first].values[column]
+
+
+def test_a_clean_export_has_no_damage(tmp_path: Path) -> None:
+    generate_export(tmp_path / "clean", 60, seed=4, mess=MessRates.clean())
+    report = audit(tmp_path / "clean")
+    assert set(report.damage.as_mess_counts().values()) == {0}
+    assert report.damage.orphan_references == {} and report.rejects_total == 0
+    assert sum(report.problem_totals().values()) == 0
+    assert report.missing_files == [] and report.unknown_files == []
+
+
+def test_zip_and_folder_audit_alike(tmp_path: Path) -> None:
+    folder = generate_export(tmp_path / "f", 50, seed=9, mess=MessRates().scaled(4)).path
+    archive = generate_export(tmp_path / "z", 50, seed=9, mess=MessRates().scaled(4), zip=True)
+    a, b = audit(folder), audit(archive.path)
+    assert a.damage == b.damage
+    assert [(f.file, f.rows_read, f.rows_rejected) for f in a.files] == [
+        (f.file, f.rows_read, f.rows_rejected) for f in b.files
+    ]
+
+
+# --- hand-made exports: each rule on its own ------------------------------------------------
+
+
+def write_csv(folder: Path, name: str, rows: list[list[str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+PATIENT_HEADER = [
+    "PatientID",
+    "FirstName",
+    "LastName",
+    "DateOfBirth",
+    "Email",
+    "Address1",
+    "Status",
+    "GuarantorID",
+    "PrimaryProviderID",
+]
+
+
+def test_reference_rules_on_a_hand_made_export(tmp_path: Path) -> None:
+    write_csv(
+        tmp_path,
+        "patients",
+        [
+            PATIENT_HEADER,
+            ["1", "Ann", "Lee", "1980-01-02", "a@x.org", "1 Elm St", "Active", "1", "7"],
+            ["2", "Bob", "Lee", "1982-03-04", "", "1 Elm St", "Active", "1", "8"],
+            ["3", "ann ", "LEE", "01/02/1980", "", "9 Oak Rd", "Deleted", "2", "99"],
+            ["4", "Cy", "Ray", "1990-05-06", "c@x.org", "9 Oak Rd", "Active", "404", ""],
+            ["5", "Ann", "Lee", "1980-01-02", "a@x.org", "1 Elm St", "Deleted", "5", "7"],
+        ],
+    )
+    write_csv(
+        tmp_path,
+        "providers",
+        [["ProviderID", "FirstName", "Email"], ["7", "Dee", "d@x.org"], ["8", "Eve", ""]],
+    )
+    write_csv(
+        tmp_path,
+        "appointments",
+        [
+            ["AppointmentID", "PatientID", "ProviderID", "LocationID"],
+            ["1", "3", "7", ""],
+            ["2", "3", "7", ""],
+            ["3", "5", "66", "1"],
+            ["4", "77", "8", ""],
+        ],
+    )
+    write_csv(
+        tmp_path,
+        "documents",
+        [["DocumentID", "PatientID", "FileName"], ["1", "1", "1/a.png"], ["2", "1", "1/b.png"]],
+    )
+    (tmp_path / "documents" / "1").mkdir(parents=True)
+    (tmp_path / "documents" / "1" / "a.png").write_bytes(b"\x89PNG")
+    report = audit(tmp_path)
+    d = report.damage
+    assert d.orphan_references == {
+        "appointments.LocationID": 1,  # no locations.csv at all: every reference is an orphan
+        "appointments.PatientID": 1,
+        "appointments.ProviderID": 1,
+        "patients.GuarantorID": 1,
+        "patients.PrimaryProviderID": 1,
+    }
+    # 3 and 5 repeat 1 (name case/space and date form do not matter)
+    assert d.duplicate_patients == 2
+    assert d.duplicate_examples == [
+        "patients.csv line 4: PatientID 3 looks like PatientID 1",
+        "patients.csv line 6: PatientID 5 looks like PatientID 1",
+    ]
+    assert d.guarantors_in_other_families == 1  # patient 3 (Oak Rd) guaranteed by 2 (Elm St)
+    assert d.deleted_patients_with_appointments == 2  # 3 (twice) and 5, each counted once
+    assert (d.patients_without_email, d.providers_without_email) == (2, 1)
+    assert d.providers_without_email_ids == ["8"]
+    assert d.missing_document_files == 1
+    assert "locations" in report.missing_files
+
+
+def test_scratch_files_are_private_and_removed(tmp_path: Path, messy: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    seen: list[tuple[int, int]] = []
+
+    def peek(_name: str) -> None:
+        if not seen:
+            (folder,) = scratch.iterdir()
+            seen.append(
+                (
+                    stat.S_IMODE(folder.stat().st_mode),
+                    stat.S_IMODE((folder / "scratch.sqlite").stat().st_mode),
+                )
+            )
+
+    audit(messy, scratch_dir=scratch, on_row=peek)
+    assert seen == [(0o700, 0o600)]
+    assert list(scratch.iterdir()) == []
+
+
+# --- cardinality --------------------------------------------------------------------------
+
+
+def test_cardinality_is_exact_under_the_cap_and_estimated_past_it(
+    monkeypatch: pytest.MonkeyPatch, report: AuditReport, messy: Path
+) -> None:
+    exact = {(c.file, c.column): c for c in report.profiles}
+    assert all(not c.cardinality_capped for c in report.profiles if c.cardinality < 5000)
+    monkeypatch.setattr(audit_module, "CARDINALITY_CAP", 40)
+    capped = audit(messy)
+    for profile in capped.profiles:
+        before = exact[(profile.file, profile.column)]
+        if before.cardinality <= 40:
+            assert (profile.cardinality, profile.cardinality_capped) == (before.cardinality, False)
+        else:
+            assert profile.cardinality_capped and profile.top_values == []
+            assert abs(profile.cardinality - before.cardinality) <= max(
+                3, 0.06 * before.cardinality
+            ), (profile.file, profile.column)
+    ids = next(
+        c for c in capped.profiles if (c.file, c.column) == ("appointments", "AppointmentID")
+    )
+    assert ids.inferred_type == "id"  # every value distinct, judged from the estimate
+    assert capped.damage == report.damage
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=8), max_size=300), st.integers(min_value=1, max_value=60))
+def test_distinct_counter_is_exact_until_the_cap(texts: list[str], cap: int) -> None:
+    counter = DistinctCounter(cap)
+    for start in range(0, len(texts), 37):
+        counter.update(texts[start : start + 37])
+    distinct = len(set(texts))
+    if distinct <= cap:
+        assert counter.exact and counter.value() == distinct
+    else:
+        assert not counter.exact and counter.value() > cap
+
+
+@pytest.mark.parametrize("size", [100, 3_000, 60_000])
+def test_hyperloglog_error_stays_small(size: int) -> None:
+    sketch = HyperLogLog()
+    sketch.update(f"{n}" for n in range(size))
+    sketch.update(f"{n}" for n in range(size // 2))  # repeats change nothing
+    assert abs(sketch.estimate() - size) <= 0.05 * size
+
+
+def test_long_values_are_counted_by_digest() -> None:
+    counter = DistinctCounter(10)
+    note = "x" * 5000
+    counter.update([note, note, note + "y"])
+    assert counter.value() == 2
+    assert counter.counts is not None and all(len(k) < 200 for k in counter.counts)
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory: pytest.TempPathFactory, messy: Path) -> tuple[Path, Path]:
+    """A copy of the messy export with a script in a known and an unknown file; its reports."""
+    root = tmp_path_factory.mktemp("hostile")
+    export = root / "export"
+    shutil.copytree(messy, export)
+    rows = list(csv.reader((export / "locations.csv").open(encoding="utf-8", newline="")))
+    rows[1][rows[0].index("City")] = HOSTILE
+    with open(export / "locations.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    write_csv(export, "extras", [["Comment", HOSTILE], [HOSTILE, "x"], ["plain", "y"]])
+    out = root / "audit"
+    write_audit(audit(export), out)
+    return export, out
+
+
+def test_html_report_escapes_hostile_values(hostile_report: tuple[Path, Path]) -> None:
+    _, out = hostile_report
+    html = (out / "schema-inventory.html").read_text()
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "extras" in html
+
+
+def test_reports_are_owner_only(hostile_report: tuple[Path, Path]) -> None:
+    _, out = hostile_report
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "rejects.csv",
+        "schema-inventory.csv",
+        "schema-inventory.html",
+        "schema-inventory.json",
+    ]
+    assert {stat.S_IMODE((out / n).stat().st_mode) for n in names} == {0o600}
+
+
+def test_personal_values_never_reach_the_reports(hostile_report: tuple[Path, Path]) -> None:
+    export, out = hostile_report
+    patients = [r for r in open_export(export).read("patients") if isinstance(r, Row)]
+    personal = {str(r.values["Email"]) for r in patients if r.values["Email"]}
+    personal |= {str(r.values["MobilePhone"]) for r in patients if r.values["MobilePhone"]}
+    personal |= {f"{r.values['FirstName']} {r.values['LastName']}" for r in patients}
+    personal = {value for value in personal if len(value) >= 7}  # not junk such as "123"
+    assert len(personal) > 2 * PATIENTS
+    for name in ("schema-inventory.html", "schema-inventory.csv", "schema-inventory.json"):
+        text = (out / name).read_text()
+        assert not [value for value in personal if value in text], name
+    profiles = json.loads((out / "schema-inventory.json").read_text())["files"]
+    email = next(
+        c
+        for f in profiles
+        if f["file"] == "patients"
+        for c in f["columns"]
+        if c["column"] == "Email"
+    )
+    assert email["personal"] and email["examples"]
+    assert all("***@" in e for e in email["examples"])
+
+
+def test_unmask_shows_values(messy: Path) -> None:
+    report = audit(messy, unmask=True)
+    email = next(c for c in report.profiles if (c.file, c.column) == ("patients", "Email"))
+    assert email.examples and not any("***" in e for e in email.examples)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(categories=["L"]), min_size=3, max_size=20))
+def test_mask_hides_all_but_the_first_letter_of_a_name(name: str) -> None:
+    masked = mask(name)
+    assert masked.startswith(name[0]) and name[1:] not in masked
