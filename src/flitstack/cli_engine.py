@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -104,7 +105,7 @@ def open_project(path: Path | None) -> Project:
     try:
         return load_project(path)
     except ProjectError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -124,33 +125,34 @@ def _run(
             settings, action,
         )  # fmt: skip
     except MapNotConfirmed as exc:
-        console.print(f"[bold red]refused:[/] {exc}")
+        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except SampleNotClean as exc:
-        console.print(f"[bold red]refused:[/] {exc}")
+        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except NothingToFollow as exc:
-        console.print(f"[bold red]refused:[/] {exc}")
+        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except Unauthorized as exc:
         console.print(
-            f"[bold red]Pipedrive refused the API token[/] ({exc.status}: {exc.message}). Check "
+            f"[bold red]Pipedrive refused the API token[/] ({exc.status}: "
+            f"{escape(exc.message)}). Check "
             f"{settings.token_env} or `flitstack token set`, and the company domain in the "
             "project file."
         )
         raise typer.Exit(2) from exc
     except BudgetExhausted as exc:
         console.print(
-            f"[yellow]paused:[/] the daily token budget is spent ({exc.message}). "
+            f"[yellow]paused:[/] the daily token budget is spent ({escape(exc.message)}). "
             f"Run the same command again in {exc.retry_after / 3600:.1f} h: it resumes where "
             "it stopped, with no duplicate."
         )
         raise typer.Exit(4) from exc
     except PipedriveError as exc:
-        console.print(f"[bold red]Pipedrive error:[/] {exc}")
+        console.print(f"[bold red]Pipedrive error:[/] {escape(str(exc))}")
         raise typer.Exit(5) from exc
     except (FileNotFoundError, NotADirectoryError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -316,7 +318,7 @@ def register(app: typer.Typer) -> None:
                 overwrite=force,
             )  # fmt: skip
         except ProjectError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
         console.print(f"wrote {written}; next: `flitstack token set`, then `flitstack audit`")
 
@@ -355,9 +357,9 @@ def register(app: typer.Typer) -> None:
         try:
             me = asyncio.run(who())
         except Unauthorized as exc:
-            console.print(f"[bold red]Pipedrive refused the API token[/] ({exc.message})")
+            console.print(f"[bold red]Pipedrive refused the API token[/] ({escape(exc.message)})")
             raise typer.Exit(2) from exc
         except PipedriveError as exc:
-            console.print(f"[bold red]Pipedrive error:[/] {exc}")
+            console.print(f"[bold red]Pipedrive error:[/] {escape(str(exc))}")
             raise typer.Exit(5) from exc
         console.print(f"token works: {me.get('name')} <{me.get('email')}>")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flitstack.cli_engine import open_project
@@ -40,7 +41,7 @@ def propose(
         with console.status("auditing the export and proposing the map…"):
             wb = propose_map(export, open_project(None).settings)
     except ExportError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     save_workbook(wb, out)
     html = write_workbook_html(wb, out)
@@ -68,7 +69,7 @@ def confirm(
     try:
         c = confirm_workbook(workbook, by)
     except (WorkbookError, FileNotFoundError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     write_workbook_html(load_workbook(workbook), workbook)
     console.print(

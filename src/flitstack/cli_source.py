@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -83,7 +84,7 @@ def register(app: typer.Typer) -> None:
         try:
             report, paths = run_audit(export, out, open_project(None).settings, unmask)
         except ExportError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
         table = Table("file", "rows read", "rejected", "problems", title="Schema audit")
         for f in report.files:

@@ -7,9 +7,12 @@ from the environment or the system keyring at the moment a client is built.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field
+import phonenumbers
+from pydantic import BaseModel, Field, field_validator
 
 
 class ToothNotation(StrEnum):
@@ -47,6 +50,39 @@ class Settings(BaseModel):
     token_env: str = Field("PIPEDRIVE_API_TOKEN", description="environment variable with the token")
     plan: str = Field("advanced", description="Pipedrive plan: essential…enterprise")
     seats: int = Field(1, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from exc
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (ISO 3166 alpha-2, e.g. US)")
+        return region
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"currency {value!r} is not an ISO 4217 code (e.g. USD)")
+        return value.upper()
+
+    @field_validator("company_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value.lower()):
+            raise ValueError(
+                f"company domain {value!r}: give the subdomain only, 'acme' for acme.pipedrive.com"
+            )
+        return value.lower() if value else value
 
     def api_root(self) -> str:
         """The API root without version, e.g. ``https://acme.pipedrive.com/api``."""

@@ -306,6 +306,10 @@ def _timestamp(text: str) -> str:
         return text
 
 
+#: records shown field by field on the HTML page (all of them are in the CSV)
+HTML_RECORDS = 600
+
+
 def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path]:
     """``<stem>-diff.html`` (differences first, then every field) and the full CSV."""
     stem = title.lower().replace(" ", "-")
@@ -319,6 +323,9 @@ def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path
     by_record: dict[str, list[FieldCheck]] = {}
     for c in report.checks:
         by_record.setdefault(f"{c.object}|{c.key}|{c.pd_id}", []).append(c)
+    shown = sorted(by_record.items())
+    # a full run reads back thousands of records: the page lists the first ones record by
+    # record (differences are always listed in full above them); the CSV has every field
     html_path = write_html(
         outdir / f"{stem}-diff.html",
         "diff.html.j2",
@@ -326,9 +333,8 @@ def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path
         summary=report.summary(),
         differences=[_row(c) for c in report.differences],
         missing=report.missing,
-        records=[
-            (k.split("|"), [_row(c) for c in checks]) for k, checks in sorted(by_record.items())
-        ],
+        records=[(k.split("|"), [_row(c) for c in checks]) for k, checks in shown[:HTML_RECORDS]],
+        records_left_out=max(len(shown) - HTML_RECORDS, 0),
         csv_name=csv_path.name,
     )
     return html_path, csv_path

@@ -172,4 +172,11 @@ def make_later_export(
         plan["ModifiedAt"] = stamp
         edits.changed["treatment_plans"] = [plan["TreatmentPlanID"]]
     plans_file.put(plans)
+    _owner_only(out)
     return edits
+
+
+def _owner_only(root: Path) -> None:
+    """The copy holds patient data: readable by its owner only, like every flitstack output."""
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
