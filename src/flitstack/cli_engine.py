@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flitstack.engine.migration import LoadSummary, Migration, NothingToFollow
-from flitstack.engine.reports import write_delta_report, write_setup_report
+from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample, write_diff
 from flitstack.mapping.confirm import MapNotConfirmed
@@ -30,7 +29,7 @@ from flitstack.project import (
     store_token,
     write_project_file,
 )
-from flitstack.reporting import write_csv, write_json, write_private
+from flitstack.reporting import write_json
 from flitstack.settings import Settings
 
 console = Console()
@@ -289,13 +288,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export the audit log of every write (CSV or JSONL)."""
         proj = open_project(project)
-        rows = StateStore(proj.state).audit_rows()
-        if out.suffix == ".jsonl":
-            write_private(out, "".join(json.dumps(r) + "\n" for r in rows))
-        else:
-            header = list(rows[0]) if rows else ["id"]
-            write_csv(out, header, ([r[h] for h in header] for r in rows))
-        console.print(f"{len(rows)} writes → {out}")
+        count = write_audit_log(StateStore(proj.state), out)
+        console.print(f"{count} writes → {out}")
 
     @app.command()
     def init(

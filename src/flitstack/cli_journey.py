@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from flitstack.cli_engine import print_diff, print_summary, run_with_progress
 from flitstack.cli_mapping import write_workbook_html
 from flitstack.cli_source import run_audit
 from flitstack.engine.migration import LoadSummary, Migration
-from flitstack.engine.reports import write_delta_report, write_setup_report
+from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
 from flitstack.mapping.confirm import Confirmation, confirm_workbook
@@ -27,6 +28,7 @@ from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
 from flitstack.source.generator import bundled_sample_path
 from flitstack.source.later import make_later_export
+from flitstack.source.reader import Row, open_export
 
 console = Console()
 T = TypeVar("T")
@@ -58,6 +60,19 @@ def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str,
     }
 
 
+def issue_kind(reason: str) -> str:
+    """A reason without its particulars, so the same kind of issue is counted once."""
+    return re.sub(r"\b\d+\b", "N", reason.split(";")[0])[:90]
+
+
+def created_counts(state: StateStore) -> dict[str, int]:
+    """Pipedrive records the migration created, by object, in load order."""
+    counts = state.counts()
+    order = ["organizations", "persons", "activities", "deals", "notes", "files"]
+    kinds = [k for k in order if k in counts] + sorted(set(counts) - set(order))
+    return {k: counts[k].get("created", 0) for k in kinds}
+
+
 def write_run_report(
     out: Path,
     export: Path,
@@ -72,12 +87,17 @@ def write_run_report(
     full_diff: dict[str, Any] | None = None,
     delta: dict[str, Any] | None = None,
     rollback: dict[str, Any] | None = None,
+    created: dict[str, int] | None = None,
 ) -> Path:
-    """The run report: one offline HTML page, every number from the state store."""
+    """The run report: one offline HTML page, every number from the state store.
+
+    ``created`` is given when the ID map no longer holds it (after a rollback).
+    """
     outcomes = state.outcomes()
-    issues = Counter((o["outcome"], o["reason"].split(";")[0][:90]) for o in outcomes)
+    issues = Counter((o["outcome"], issue_kind(o["reason"])) for o in outcomes)
     audit = state.audit_rows()
-    created = {k: v.get("created", 0) for k, v in state.counts().items()}
+    if created is None:
+        created = created_counts(state)
     series = activity_series(audit)
     return write_html(
         out / "report.html",
@@ -101,6 +121,22 @@ def write_run_report(
         delta=delta,
         links=links,
     )
+
+
+def demo_users(export: Path) -> list[dict[str, str]]:
+    """The demo account's users: an admin (the fallback owner) and half the practice's providers.
+
+    So the setup report shows both outcomes: providers matched to a user by e-mail, and
+    providers whose records go to the fallback owner.
+    """
+    users = [{"name": "Sandbox Admin", "email": "admin@sandbox.example"}]
+    with open_export(export) as source:
+        providers = [r for r in source.read("providers") if isinstance(r, Row)]
+    with_email = [p for p in providers if p.values.get("Email")]
+    for p in with_email[: len(with_email) // 2]:
+        name = f"{p.values.get('FirstName') or ''} {p.values.get('LastName') or ''}".strip()
+        users.append({"name": name or "Provider", "email": str(p.values["Email"]).lower()})
+    return users
 
 
 def run_demo(
@@ -129,11 +165,8 @@ def run_demo(
     config = SandboxConfig(
         plan="enterprise",
         seats=10,
-        seed_users=[
-            {"name": "Sandbox Admin", "email": "admin@sandbox.example"},
-            {"name": "Dr. Practice Owner", "email": "owner@practice.example"},
-        ],
-        seed_persons=[{"name": "Existing Contact"}],
+        seed_users=demo_users(export),
+        seed_persons=[{"name": "Existing Contact", "email": "existing.contact@mail.example.com"}],
         seed_organizations=[{"name": "Existing Organization"}],
     )
     later = out / "later-export"
@@ -183,6 +216,8 @@ def run_demo(
             f"disappeared (kept) {len(delta.disappeared)} → {delta_html}"
         )
         result["dump"] = sb.dump()
+        created = created_counts(state)
+        write_audit_log(state, reports / "audit-log.csv")
         rollback_result: dict[str, Any] | None = None
         if rollback:
             rollback_result = step("8. Rollback, with proof", lambda m: m.rollback())
@@ -212,6 +247,8 @@ def run_demo(
         ("Delta pickup", "reports/delta.html"),
         ("Rejected and flagged values", "reports/rejects-and-flags.csv"),
         ("Provider resolution (CSV)", "reports/provider-resolution.csv"),
+        ("Custom fields and their Pipedrive hash keys (CSV)", "reports/custom-fields.csv"),
+        ("Audit log of every write (CSV)", "reports/audit-log.csv"),
     ]
     write_workbook_html(load_workbook(workbook), workbook)
     if rollback_result is None:
@@ -225,6 +262,7 @@ def run_demo(
     report_path = write_run_report(
         out, export, "embedded sandbox", confirmation, summary, state, providers, links,
         status, sample_report.summary(), full_report.summary(), delta.as_dict(), rollback_result,
+        created,
     )  # fmt: skip
     state.close()
     result.update(
@@ -240,11 +278,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         out: Path = typer.Option(None, help="project folder (default: a new temp folder)"),
+        export: Path = typer.Option(
+            None, help="try the journey on this export instead of the bundled sample"
+        ),
         sample: int = typer.Option(25, help="patients in the sample migration"),
         rollback: bool = typer.Option(True, help="end with a rollback and its proof"),
     ) -> None:
         """Run the whole migration on the bundled sample export against the embedded sandbox."""
         folder = out or Path(tempfile.mkdtemp(prefix="flitstack-demo-"))
-        result = run_demo(folder, sample=sample, rollback=rollback)
+        result = run_demo(folder, export, sample=sample, rollback=rollback)
         console.rule("Done")
         console.print(f"Report: [bold]{result['report']}[/]")

@@ -5,12 +5,13 @@ Each is an offline HTML page plus CSV, owner-only, every value escaped by the te
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from flitstack.engine.migration import DeltaSummary
 from flitstack.engine.state import StateStore
-from flitstack.reporting import write_csv, write_html, write_json
+from flitstack.reporting import write_csv, write_html, write_json, write_private
 
 RESOLUTION_COLUMNS = ["provider", "name", "email", "user_id", "resolution"]
 
@@ -68,3 +69,14 @@ def write_delta_report(outdir: Path, delta: DeltaSummary, export: Path) -> Path:
         ([d["key"], d["object"], d["id"], d["why"]] for d in delta.disappeared),
     )
     return write_html(outdir / "delta.html", "delta.html.j2", delta=data, export=str(export))
+
+
+def write_audit_log(state: StateStore, out: Path) -> int:
+    """Every write the migration made, as CSV or (for a ``.jsonl`` name) JSON lines."""
+    rows = state.audit_rows()
+    if out.suffix == ".jsonl":
+        write_private(out, "".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        header = list(rows[0]) if rows else ["id"]
+        write_csv(out, header, ([r[h] for h in header] for r in rows))
+    return len(rows)
