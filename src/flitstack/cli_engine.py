@@ -63,7 +63,10 @@ def run_with_progress(
 
         async def main() -> T:
             async with PipedriveClient(api_root, token) as pd:
-                migration = Migration(export, workbook, state, pd, settings, progress=tick)
+                migration = Migration(
+                    export, workbook, state, pd, settings, progress=tick,
+                    notice=lambda text: console.print(f"[yellow]note:[/] {escape(text)}"),
+                )  # fmt: skip
                 return await action(migration)
 
         try:

@@ -14,6 +14,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import logging
 import mimetypes
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,8 @@ from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
 from flitstack.settings import DuplicatePolicy, Settings
 from flitstack.source.reader import Export, Reject, Row, open_export
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 LOAD_ORDER = ("organizations", "persons", "activities", "deals", "notes", "files")
@@ -113,7 +116,14 @@ KEYED_FILES = (
     "locations", "patients", "appointments", "treatment_plans", "lab_cases", "referrals",
     "clinical_notes", "documents",
 )  # fmt: skip
-NEVER_PATCHED = {"add_time"}  # creation time stays the original MDC one
+NEVER_PATCHED = {"add_time"}
+#: The create call each keyed file's rows become, for the budget forecast.
+CREATE_CALLS = {
+    "locations": ("POST", "/v2/organizations"), "patients": ("POST", "/v2/persons"),
+    "appointments": ("POST", "/v2/activities"), "treatment_plans": ("POST", "/v2/deals"),
+    "lab_cases": ("POST", "/v2/deals"), "referrals": ("POST", "/v2/deals"),
+    "clinical_notes": ("POST", "/v1/notes"), "documents": ("POST", "/v1/files"),
+}  # fmt: skip  # creation time stays the original MDC one
 
 
 def _upload_facts(upload: tuple[str, bytes, str, dict[str, int]]) -> dict[str, Any]:
@@ -155,8 +165,10 @@ class Migration:
         settings: Settings | None = None,
         concurrency: int = 16,
         progress: Progress | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         self.export_path, self.workbook_path = export_path, workbook_path
+        self.notice = notice or log.warning
         self.state, self.pd = state, client
         self.settings = settings or Settings()
         self.concurrency = concurrency
@@ -529,12 +541,36 @@ class Migration:
         summary = LoadSummary()
         with open_export(self.export_path) as export:
             rows = self.read(export, summary)
+            if not sample:
+                self.forecast_budget(rows)
             summary = await self._load(export, rows, summary, sample)
         for k, v in self.state.counts().items():
             summary.created[k] = v.get("created", 0)
             summary.matched[k] = v.get("matched", 0)
         self.state.finish_run(self.run_id, "done", summary.as_dict())
         return summary
+
+    def forecast_budget(self, rows: dict[str, list[Row]]) -> dict[str, int | None]:
+        """Tokens the records still to create will cost, against what the account has left.
+
+        Pipedrive tells the budget left in each response's headers; when the run cannot fit,
+        say so before the first record moves. The run still goes ahead: it stops cleanly when
+        the budget is spent and the same command resumes it after the daily reset.
+        """
+        needed = 0
+        for file, (method, path) in CREATE_CALLS.items():
+            pending = sum(
+                1 for r in rows.get(file, []) if not self.state.mapping(f"{file}:{r.source_id}")
+            )
+            needed += pending * token_cost(method, path)
+        left = self.pd.governor.budget_left
+        if self.pd.governor.will_exhaust(needed):
+            self.notice(
+                f"this run needs about {needed:,} API tokens and the account has {left:,} left "
+                "today: it will pause when the budget is spent; run the same command again "
+                "after the daily reset and it resumes where it stopped"
+            )
+        return {"needed": needed, "left": left}
 
     async def delta(self, new_export: Path) -> DeltaSummary:
         """Follow a later export: create what is new, patch what changed, list what vanished.
