@@ -60,6 +60,16 @@ def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str,
     }
 
 
+def current_outcomes(state: StateStore) -> list[dict[str, Any]]:
+    """Rejected, skipped and flagged rows as the latest full read of an export found them.
+
+    Each run re-reads the export and records its outcomes; a sample's "not in the sample"
+    skips, or an earlier run's duplicates, would only blur the picture.
+    """
+    full = [r["id"] for r in state.runs() if r["kind"] in {"migrate", "delta"}]
+    return state.outcomes(max(full)) if full else state.outcomes()
+
+
 def issue_kind(reason: str) -> str:
     """A reason without its particulars, so the same kind of issue is counted once."""
     return re.sub(r"\b\d+\b", "N", reason.split(";")[0])[:90]
@@ -93,7 +103,7 @@ def write_run_report(
 
     ``created`` is given when the ID map no longer holds it (after a rollback).
     """
-    outcomes = state.outcomes()
+    outcomes = current_outcomes(state)
     issues = Counter((o["outcome"], issue_kind(o["reason"])) for o in outcomes)
     audit = state.audit_rows()
     if created is None:
@@ -229,7 +239,7 @@ def run_demo(
             )
             console.print(verdict)
             result["dump_after_rollback"] = sb.dump()
-    outcomes = state.outcomes()
+    outcomes = current_outcomes(state)
     write_csv(
         reports / "rejects-and-flags.csv",
         ["file", "source_id", "line", "field", "outcome", "reason"],
