@@ -104,7 +104,14 @@ def test_report_renders_in_headless_chromium(demo: dict[str, Any], tmp_path: Pat
     from playwright.sync_api import sync_playwright
 
     root: Path = demo["root"]
-    pages = [root / "report.html", root / "reports" / "sample-diff.html"]
+    pages = [
+        root / "report.html",
+        root / "reports" / "sample-diff.html",
+        root / "reports" / "setup.html",
+        root / "reports" / "delta.html",
+        root / "audit" / "schema-inventory.html",
+        root / "flitstack-map.html",
+    ]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
