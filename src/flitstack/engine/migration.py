@@ -117,6 +117,8 @@ KEYED_FILES = (
     "clinical_notes", "documents",
 )  # fmt: skip
 NEVER_PATCHED = {"add_time"}
+#: An existing person keeps its creation time, e-mails and marketing consent when matched.
+NOT_PATCHED_ON_MATCH = {"add_time", "emails", "marketing_status"}
 #: The create call each keyed file's rows become, for the budget forecast.
 CREATE_CALLS = {
     "locations": ("POST", "/v2/organizations"), "patients": ("POST", "/v2/persons"),
@@ -941,9 +943,9 @@ class Migration:
                             f"Lab case: {r.values.get('CaseType') or 'case'} — {org_name or 'lab'}"
                         )
                     else:
-                        who = r.raw.get("SpecialistName") or org_name
+                        who = r.values.get("SpecialistName") or org_name
                         title = f"Referral {r.values.get('Direction') or ''}: "
-                        title += f"{r.raw.get('Specialty') or ''} — {who}"
+                        title += f"{r.values.get('Specialty') or ''} — {who}"
                     body = b.deal(
                         file, r, key, person_of[pid], org, status_map, outcome_map, pipeline, title
                     )
@@ -1127,6 +1129,8 @@ class Migration:
         async def job() -> None:
             known = self.state.pd_id(key)
             existing = self.existing_orgs.get(name.strip().casefold())
+            if self.settings.duplicate_policy is DuplicatePolicy.CREATE:
+                existing = None
             if known is None and existing is not None and not self.state.has_intent(key):
                 self.seen.add(key)
                 self.state.record(key, "organizations", existing, False, self.run_id)
@@ -1160,7 +1164,9 @@ class Migration:
                 if policy is DuplicatePolicy.UPDATE:
                     before = await self.pd.get("persons", pd_id)
                     self.state.keep_before_image("persons", pd_id, before)
-                    patch = {k: v for k, v in body.items() if k not in {"add_time", "emails"}}
+                    # consent stays as the account has it: Pipedrive lets marketing_status
+                    # change only once, so a rollback could never put it back
+                    patch = {k: v for k, v in body.items() if k not in NOT_PATCHED_ON_MATCH}
                     await self._write(
                         "PATCH",
                         f"/v2/persons/{pd_id}",
@@ -1254,19 +1260,13 @@ class Migration:
 
             await self._gather(f"delete {kind}", [lambda k=k, i=i: drop(k, i) for k, i in items])
         for kind, pd_id, data in self.state.before_images():
-            restore: dict[str, Any] = {
-                k: data.get(k)
-                for k in (
-                    "name",
-                    "owner_id",
-                    "org_id",
-                    "phones",
-                    "custom_fields",
-                    "marketing_status",
-                )
-                if k in data
-            }
-            restore["custom_fields"] = {k: v for k, v in (data.get("custom_fields") or {}).items()}
+            try:
+                current = await self.pd.get(kind, pd_id)
+            except NotFound:
+                continue
+            restore = restore_body(data, current)
+            if not restore:
+                continue
             with contextlib.suppress(NotFound):
                 await self._write(
                     "PATCH",
@@ -1336,8 +1336,33 @@ class Migration:
 IGNORED = {"update_time", "next_cursor"}
 
 
+#: Fields a before-image puts back (Pipedrive lets marketing_status change only once, so the
+#: migration never changes it on a record it did not create).
+RESTORED = ("name", "owner_id", "org_id", "phones", "visible_to", "label_ids", "subject",
+            "done", "due_date", "due_time", "duration", "note", "title", "value", "stage_id",
+            "status", "person_id", "content", "address")  # fmt: skip
+
+
+def restore_body(before: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH that turns ``current`` back into ``before``: changed fields only.
+
+    Custom fields the migration filled on a record that had none are cleared (set to null).
+    """
+    body = {k: before.get(k) for k in RESTORED if k in before and before.get(k) != current.get(k)}
+    was = before.get("custom_fields") or {}
+    custom = {
+        k: was.get(k) for k, v in (current.get("custom_fields") or {}).items() if was.get(k) != v
+    }
+    if custom:
+        body["custom_fields"] = custom
+    return body
+
+
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in IGNORED}
+    out = {k: v for k, v in record.items() if k not in IGNORED}
+    if isinstance(out.get("custom_fields"), dict):  # a null custom field is an empty one
+        out["custom_fields"] = {k: v for k, v in out["custom_fields"].items() if v is not None}
+    return out
 
 
 def compare_accounts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -70,6 +70,13 @@ def row_hash(row: Row) -> str:
     return hashlib.sha256(json.dumps(row.raw, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def joined_address(row: Row, columns: list[str]) -> str:
+    """Address parts in order, from the parsed values: "NULL", "none" and blanks are left out."""
+    return ", ".join(
+        str(v).strip() for c in columns if (v := row.values.get(c)) is not None and str(v).strip()
+    )
+
+
 def norm_name(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
 
@@ -189,9 +196,7 @@ class Builder:
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "owner_id": self.setup.fallback_user}
         parts = sorted(self.cols(file, field="address"), key=lambda c: c.options.get("part", 0))
-        address = ", ".join(
-            str(v).strip() for c in parts if (v := row.raw.get(c.column)) and str(v).strip()
-        )
+        address = joined_address(row, [c.column for c in parts])
         if address:
             body["address"] = {"value": address}
         self.generic_customs(body, file, row, key, "organization")
@@ -235,9 +240,7 @@ class Builder:
         address_parts = sorted(
             self.cols(file, field="address_text"), key=lambda c: c.options.get("part", 0)
         )
-        address = ", ".join(
-            str(v).strip() for c in address_parts if (v := row.raw.get(c.column)) and str(v).strip()
-        )
+        address = joined_address(row, [c.column for c in address_parts])
         if address_parts and address and address_parts[0].custom is not None:
             self.put_custom(body, "person", address_parts[0].custom.name, address[:255])
         self.generic_customs(body, file, row, sid, "person")
