@@ -17,7 +17,16 @@ from flitstack.source.mess import MessKind, MessRates
 from flitstack.source.reader import Row, open_export
 from flitstack.source.schema import FILES
 
-FORMAT_MD = Path(__file__).resolve().parents[2] / ".." / "shared" / "mdc-export" / "FORMAT.md"
+_REPO = Path(__file__).resolve().parents[2]
+#: the format spec beside the repository when there is one, else the copy kept in docs/
+FORMAT_MD = next(
+    p
+    for p in (
+        _REPO / ".." / "shared" / "mdc-export" / "FORMAT.md",
+        _REPO / "docs" / "mdc-export-format.md",
+    )
+    if p.exists()
+)
 PATIENTS = 120
 
 
@@ -223,3 +232,10 @@ def test_zip_output_reads_like_the_folder(tmp_path: Path, export_dir: Path) -> N
 def test_bad_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         generate_export(tmp_path / "x", 0)
+
+
+def test_the_format_copy_in_docs_is_current() -> None:
+    shared = _REPO / ".." / "shared" / "mdc-export" / "FORMAT.md"
+    if not shared.exists():
+        pytest.skip("no shared FORMAT.md beside this checkout")
+    assert (_REPO / "docs" / "mdc-export-format.md").read_text() == shared.read_text()
