@@ -15,6 +15,7 @@ from rich.table import Table
 
 from flitstack.engine.migration import LoadSummary, Migration, NothingToFollow
 from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
+from flitstack.engine.run_report import write_project_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample, write_diff
 from flitstack.mapping.confirm import MapNotConfirmed
@@ -101,6 +102,19 @@ def _token(settings: Settings) -> str:
         )
         raise typer.Exit(2)
     return token
+
+
+def refresh_report(project: Project, export: Path, api_root: str | None) -> None:
+    """Rebuild the project's run report after each step, and say where it is."""
+    state = StateStore(project.state)
+    try:
+        path = write_project_report(
+            project.root, state, project.workbook, str(export),
+            api_root or project.settings.api_root(),
+        )  # fmt: skip
+    finally:
+        state.close()
+    console.print(f"run report: {path}")
 
 
 def open_project(path: Path | None) -> Project:
@@ -230,8 +244,9 @@ def register(app: typer.Typer) -> None:
         if diff is not None:
             html, _ = write_diff(diff, proj.reports, "Sample")
             print_diff(diff, html)
-            if not diff.clean:
-                raise typer.Exit(1)
+        refresh_report(proj, export, api_root)
+        if diff is not None and not diff.clean:
+            raise typer.Exit(1)
 
     @app.command()
     def verify(
@@ -244,6 +259,7 @@ def register(app: typer.Typer) -> None:
         diff = _run(proj, export, api_root, lambda m: m.verify(None, "full"))
         html, _ = write_diff(diff, proj.reports, "Full migration")
         print_diff(diff, html)
+        refresh_report(proj, export, api_root)
         if not diff.clean:
             raise typer.Exit(1)
 
@@ -261,6 +277,7 @@ def register(app: typer.Typer) -> None:
             f"created {sum(result.created.values())}, updated {sum(result.updated.values())}, "
             f"disappeared (kept, for review) {len(result.disappeared)} → {html}"
         )
+        refresh_report(proj, new_export, api_root)
         missing = result.load.unaccounted()
         if missing:
             console.print(f"[red]unaccounted rows: {missing}[/]")
@@ -277,12 +294,25 @@ def register(app: typer.Typer) -> None:
         result = _run(proj, export, api_root, lambda m: m.rollback())
         write_json(proj.reports / "rollback.json", result)
         console.print(f"deleted: {result['deleted']}; restored: {result['restored']}")
+        refresh_report(proj, export, api_root)
         if result["differences"]:
             console.print(f"[red]{len(result['differences'])} differences remain:[/]")
             for line in result["differences"][:20]:
                 console.print(f"  {line}")
             raise typer.Exit(1)
         console.print("[green]the account matches its state before the migration[/]")
+
+    @app.command()
+    def report(
+        project: Path = ProjectOption,
+        export: str = typer.Option("", help="the export's path, shown on the page"),
+    ) -> None:
+        """Rebuild the project's run report (report.html) from its state and step reports."""
+        proj = open_project(project)
+        if not proj.state.exists():
+            console.print(f"[bold red]error:[/] no migration state at {proj.state} yet")
+            raise typer.Exit(2)
+        refresh_report(proj, Path(export) if export else Path(""), None)
 
     @app.command("audit-log")
     def audit_log(

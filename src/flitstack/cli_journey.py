@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,12 +15,13 @@ from flitstack.cli_mapping import write_workbook_html
 from flitstack.cli_source import run_audit
 from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
+from flitstack.engine.run_report import created_counts, write_outcomes, write_run_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
-from flitstack.mapping.confirm import Confirmation, confirm_workbook
+from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import load_workbook, save_workbook
-from flitstack.reporting import private_dir, write_csv, write_html, write_json
+from flitstack.reporting import private_dir, write_json
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
 from flitstack.source.generator import bundled_sample_path
@@ -32,105 +30,6 @@ from flitstack.source.reader import Row, open_export
 
 console = Console()
 T = TypeVar("T")
-
-
-def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str, Any]:
-    """Writes per second and cumulative tokens over the run, for the report's chart."""
-    if not audit:
-        return {"points": [], "max_rate": 0, "tokens": 0, "seconds": 0}
-    times = [datetime.fromisoformat(a["ts"]) for a in audit]
-    start, end = min(times), max(times)
-    span = max((end - start).total_seconds(), 1.0)
-    width = span / buckets
-    counts = [0] * buckets
-    tokens = [0] * buckets
-    for t, a in zip(times, audit, strict=True):
-        i = min(int((t - start).total_seconds() / width), buckets - 1)
-        counts[i] += 1
-        tokens[i] += int(a["token_cost"] or 0)
-    running, points = 0, []
-    for i in range(buckets):
-        running += tokens[i]
-        points.append({"t": round(i * width, 1), "rate": counts[i] / width, "tokens": running})
-    return {
-        "points": points,
-        "max_rate": max(p["rate"] for p in points) or 1,
-        "tokens": running or 1,
-        "seconds": round(span, 1),
-    }
-
-
-def current_outcomes(state: StateStore) -> list[dict[str, Any]]:
-    """Rejected, skipped and flagged rows as the latest full read of an export found them.
-
-    Each run re-reads the export and records its outcomes; a sample's "not in the sample"
-    skips, or an earlier run's duplicates, would only blur the picture.
-    """
-    full = [r["id"] for r in state.runs() if r["kind"] in {"migrate", "delta"}]
-    return state.outcomes(max(full)) if full else state.outcomes()
-
-
-def issue_kind(reason: str) -> str:
-    """A reason without its particulars, so the same kind of issue is counted once."""
-    return re.sub(r"\b\d+\b", "N", reason.split(";")[0])[:90]
-
-
-def created_counts(state: StateStore) -> dict[str, int]:
-    """Pipedrive records the migration created, by object, in load order."""
-    counts = state.counts()
-    order = ["organizations", "persons", "activities", "deals", "notes", "files"]
-    kinds = [k for k in order if k in counts] + sorted(set(counts) - set(order))
-    return {k: counts[k].get("created", 0) for k in kinds}
-
-
-def write_run_report(
-    out: Path,
-    export: Path,
-    api_root: str,
-    confirmation: Confirmation,
-    summary: LoadSummary,
-    state: StateStore,
-    resolution: list[dict[str, str]],
-    links: list[tuple[str, str]],
-    rollback_status: str,
-    sample_diff: dict[str, Any] | None = None,
-    full_diff: dict[str, Any] | None = None,
-    delta: dict[str, Any] | None = None,
-    rollback: dict[str, Any] | None = None,
-    created: dict[str, int] | None = None,
-) -> Path:
-    """The run report: one offline HTML page, every number from the state store.
-
-    ``created`` is given when the ID map no longer holds it (after a rollback).
-    """
-    outcomes = current_outcomes(state)
-    issues = Counter((o["outcome"], issue_kind(o["reason"])) for o in outcomes)
-    audit = state.audit_rows()
-    if created is None:
-        created = created_counts(state)
-    series = activity_series(audit)
-    return write_html(
-        out / "report.html",
-        "run_report.html.j2",
-        project=str(out),
-        export=str(export),
-        api_root=api_root,
-        confirmation=confirmation,
-        summary=summary.as_dict(),
-        created=created,
-        issues=issues.most_common(40),
-        resolution=resolution,
-        writes=len(audit),
-        tokens=sum(int(a["token_cost"] or 0) for a in audit),
-        series=series,
-        rate=len(audit) / series["seconds"] if series["seconds"] else 0.0,
-        rollback_status=rollback_status,
-        rollback=rollback,
-        sample_diff=sample_diff,
-        full_diff=full_diff,
-        delta=delta,
-        links=links,
-    )
 
 
 def demo_users(export: Path) -> list[dict[str, str]]:
@@ -239,15 +138,7 @@ def run_demo(
             )
             console.print(verdict)
             result["dump_after_rollback"] = sb.dump()
-    outcomes = current_outcomes(state)
-    write_csv(
-        reports / "rejects-and-flags.csv",
-        ["file", "source_id", "line", "field", "outcome", "reason"],
-        (
-            [o[k] for k in ("file", "source_id", "line", "field", "outcome", "reason")]
-            for o in outcomes
-        ),
-    )
+    write_outcomes(state, reports / "rejects-and-flags.csv")
     links = [
         ("Schema inventory", "audit/schema-inventory.html"),
         ("Field map (confirmed)", "flitstack-map.html"),
@@ -270,7 +161,7 @@ def run_demo(
             "rolled back and proved: the account matches the snapshot taken before the first write"
         )
     report_path = write_run_report(
-        out, export, "embedded sandbox", confirmation, summary, state, providers, links,
+        out, export, "embedded sandbox", confirmation, summary.as_dict(), state, providers, links,
         status, sample_report.summary(), full_report.summary(), delta.as_dict(), rollback_result,
         created,
     )  # fmt: skip

@@ -49,9 +49,7 @@ def _seeded(email: str, org: str) -> SandboxConfig:
     return SandboxConfig(
         burst_limit=1000,
         search_burst_limit=1000,
-        seed_persons=[
-            {"name": "Kept Name", "emails": [{"value": email.upper(), "primary": True}]}
-        ],
+        seed_persons=[{"name": "Kept Name", "emails": [{"value": email.upper(), "primary": True}]}],
         seed_organizations=[{"name": f"  {org.upper()} "}],
     )
 
