@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from flitstack.engine.migration import DeltaSummary, Migration, NothingToFollow
+from flitstack.engine.migration import DeltaSummary, Migration, NothingToFollow, pick_covering
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample, write_diff
 from flitstack.mapping.confirm import confirm_workbook
@@ -154,3 +156,22 @@ def test_delta_follows_a_later_export_exactly_and_rollback_restores_the_start(
         after = sb.dump()
         for kind in ("persons", "organizations", "deals", "activities", "notes", "files"):
             assert [r["id"] for r in after[kind]] == [r["id"] for r in before[kind]], kind
+
+
+@given(
+    features=st.dictionaries(
+        st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+        st.sets(st.sampled_from(["secondary", "plan", "lab", "recall", "docs", "notes"])),
+        max_size=60,
+    ),
+    size=st.integers(min_value=0, max_value=80),
+)
+def test_the_sample_covers_every_hard_case_it_can(features: dict[str, set[str]], size: int) -> None:
+    patients = sorted(features)
+    chosen = pick_covering(patients, features, size)
+    assert len(chosen) == min(size, len(patients))
+    assert chosen <= set(patients)
+    present = set().union(*features.values()) if features else set()
+    if size >= len(present):  # each pick adds at least one new hard case
+        covered = set().union(*(features[p] for p in chosen)) if chosen else set()
+        assert covered == present

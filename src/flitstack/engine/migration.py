@@ -1221,28 +1221,7 @@ class Migration:
             for p in rows.get("patients", [])
             if p.values.get("Status") != "Deleted"
         ]
-        chosen: list[str] = []
-        uncovered = set().union(*features.values()) if features else set()
-        while uncovered and len(chosen) < size:
-            best = max(
-                patients,
-                key=lambda pid: (
-                    (len(features.get(pid, set()) & uncovered), -patients.index(pid))
-                    if pid not in chosen
-                    else (-1, 0)
-                ),
-            )
-            gain = features.get(best, set()) & uncovered
-            if not gain:
-                break
-            chosen.append(best)
-            uncovered -= gain
-        for pid in sorted(patients, key=lambda p: -len(features.get(p, set()))):
-            if len(chosen) >= size:
-                break
-            if pid not in chosen:
-                chosen.append(pid)
-        return set(chosen)
+        return set(pick_covering(patients, features, size))
 
     # --- rollback ------------------------------------------------------------------------------
     async def rollback(self) -> dict[str, Any]:
@@ -1356,6 +1335,33 @@ def restore_body(before: dict[str, Any], current: dict[str, Any]) -> dict[str, A
     if custom:
         body["custom_fields"] = custom
     return body
+
+
+def pick_covering(patients: list[str], features: dict[str, set[str]], size: int) -> set[str]:
+    """Greedy set cover: each pick adds the most hard cases not yet covered (earliest on ties),
+    then the richest remaining patients fill the sample up to ``size``."""
+    position = {pid: i for i, pid in enumerate(patients)}
+    chosen: list[str] = []
+    taken: set[str] = set()
+    uncovered = set().union(*(features.get(p, set()) for p in patients))
+    while uncovered and len(chosen) < size:
+        best = max(
+            (p for p in patients if p not in taken and features.get(p, set()) & uncovered),
+            key=lambda p: (len(features[p] & uncovered), -position[p]),
+            default=None,
+        )
+        if best is None:
+            break
+        chosen.append(best)
+        taken.add(best)
+        uncovered -= features[best]
+    for pid in sorted(patients, key=lambda p: (-len(features.get(p, set())), position[p])):
+        if len(chosen) >= size:
+            break
+        if pid not in taken:
+            chosen.append(pid)
+            taken.add(pid)
+    return set(chosen)
 
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
