@@ -13,6 +13,7 @@ from flitstack import (
     cli_journey,
     cli_mapping,
     cli_pipedrive,
+    cli_plan,
     cli_source,
 )
 
@@ -37,7 +38,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _area in (cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_journey):
+for _area in (cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_plan, cli_journey):
     _area.register(app)
 
 

@@ -18,6 +18,8 @@ from flitstack.engine.reports import write_audit_log, write_delta_report, write_
 from flitstack.engine.run_report import created_counts, write_outcomes, write_run_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
+from flitstack.journey.estimate import estimate_migration, write_estimate
+from flitstack.journey.rebuild import build_reference, write_reference
 from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import load_workbook, save_workbook
@@ -62,6 +64,14 @@ def run_demo(
     console.rule("1. Audit the export")
     report, paths = run_audit(export, out / "audit", settings)
     console.print(f"{report.rows_read:,} rows read; inventory: {paths.html}")
+    est = estimate_migration(export, "enterprise", 10, settings)
+    write_estimate(est, reports)
+    console.print(
+        f"estimate: {est.tokens:,} tokens in {est.requests:,} requests, grade "
+        f"{est.grade.letter} · {est.grade.label}, {est.days} day(s) of an Enterprise budget"
+    )
+    rebuild_html, _ = write_reference(build_reference(export), reports)
+    console.print(f"automations that do not migrate, as a rebuild guide: {rebuild_html}")
     console.rule("2. Propose the field map")
     workbook = save_workbook(propose_map(export, settings), out / "flitstack-map.yaml")
     console.print(f"workbook: {workbook}")
@@ -146,6 +156,8 @@ def run_demo(
         ("Sample diff", "reports/sample-diff.html"),
         ("Full migration diff", "reports/full-migration-diff.html"),
         ("Delta pickup", "reports/delta.html"),
+        ("Estimate: requests, tokens, days", "reports/estimate.html"),
+        ("Rebuild reference: automations and recall sequences", "reports/rebuild-reference.html"),
         ("Rejected and flagged values", "reports/rejects-and-flags.csv"),
         ("Provider resolution (CSV)", "reports/provider-resolution.csv"),
         ("Custom fields and their Pipedrive hash keys (CSV)", "reports/custom-fields.csv"),

@@ -996,7 +996,7 @@ class Migration:
             grouped = {"treatment_plans": plans, "lab_cases": labs, "referrals": refs}[file]
             for pid, items in grouped.items():
                 for r in items:
-                    text = r.raw.get(col)
+                    text = r.values.get(col)  # parsed: null spellings are None
                     deal_key = r.source_id if file == "treatment_plans" else f"{file}:{r.source_id}"
                     if not text or not str(text).strip() or deal_key not in deal_of:
                         continue

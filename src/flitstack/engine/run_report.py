@@ -127,6 +127,8 @@ STEP_REPORTS = [
     ("Sample diff", "reports/sample-diff.html"),
     ("Full migration diff", "reports/full-migration-diff.html"),
     ("Delta pickup", "reports/delta.html"),
+    ("Estimate: requests, tokens, days", "reports/estimate.html"),
+    ("Rebuild reference: automations and recall sequences", "reports/rebuild-reference.html"),
     ("Rejected and flagged values", "reports/rejects-and-flags.csv"),
     ("Provider resolution (CSV)", "reports/provider-resolution.csv"),
     ("Custom fields and their Pipedrive hash keys (CSV)", "reports/custom-fields.csv"),

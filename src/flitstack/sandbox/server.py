@@ -35,17 +35,9 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from flitstack.pipedrive.costs import token_cost
+from flitstack.pipedrive.plans import PLAN_BURST, PLAN_MULTIPLIER, WINDOW_SECONDS
 from flitstack.sandbox.store import Store, now_iso
 
-PLAN_BURST = {"essential": 20, "advanced": 40, "professional": 80, "power": 100, "enterprise": 120}
-PLAN_MULTIPLIER = {
-    "essential": 1.0,
-    "advanced": 2.0,
-    "professional": 4.0,
-    "power": 5.5,
-    "enterprise": 7.0,
-}
-WINDOW_SECONDS = 2.0
 ACTIVITY_TYPES = [
     ("Call", "call"),
     ("Meeting", "meeting"),

@@ -1,0 +1,119 @@
+"""The estimate against what a real migration into the sandbox then does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from flitstack.cli import app
+from flitstack.engine.migration import Migration
+from flitstack.engine.state import StateStore
+from flitstack.journey.estimate import Estimate, estimate_migration, grade, write_estimate
+from flitstack.mapping.confirm import confirm_workbook
+from flitstack.mapping.propose import propose_map
+from flitstack.mapping.workbook import save_workbook
+from flitstack.pipedrive.client import PipedriveClient
+from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan, daily_budget
+from flitstack.sandbox.server import SandboxConfig, running_sandbox
+from flitstack.settings import Settings
+from flitstack.source.generator import generate_export
+
+SETTINGS = Settings(timezone="America/Chicago")
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("estimate") / "export"
+    generate_export(path, 25, seed=44)
+    return path
+
+
+@pytest.fixture(scope="module")
+def est(export: Path) -> Estimate:
+    return estimate_migration(export, "advanced", 2, SETTINGS)
+
+
+def test_records_per_object_equal_what_the_migration_creates(
+    export: Path, est: Estimate, tmp_path: Path
+) -> None:
+    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
+    confirm_workbook(workbook, "test")
+    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+
+        async def go() -> None:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                state = StateStore(tmp_path / "state.sqlite")
+                await Migration(export, workbook, state, pd, SETTINGS).migrate()
+
+        asyncio.run(go())
+        dump = sb.dump()
+    predicted = {load.object: load.records for load in est.loads}
+    for kind in ("organizations", "persons", "activities", "deals", "notes", "files"):
+        assert predicted[kind] == len(dump[kind]), kind
+
+
+def test_tokens_days_and_time_follow_from_the_counts(est: Estimate) -> None:
+    assert est.tokens == sum(load.records * load.tokens_each for load in est.loads)
+    assert est.daily_budget == 30_000 * 2 * 2
+    assert est.days == max(1, math.ceil(est.tokens / est.daily_budget))
+    assert est.wall_seconds == pytest.approx(est.requests / (PLAN_BURST["advanced"] / 2 * 0.9))
+    by_object = {load.object: load for load in est.loads}
+    assert by_object["persons"].tokens_each == 5  # v2 create
+    assert by_object["notes"].tokens_each == 10  # v1 notes
+    assert by_object["setup: provider look-ups"].tokens_each == 40  # v1 users/find
+    assert est.grade.letter in "ABCD" and len(est.grade.reasons) == 4
+
+
+def test_reports_are_written_owner_only(est: Estimate, tmp_path: Path) -> None:
+    html, data = write_estimate(est, tmp_path / "out")
+    assert stat.S_IMODE(html.stat().st_mode) == 0o600
+    saved = json.loads(data.read_text())
+    assert saved["tokens"] == est.tokens and saved["days"] == est.days
+    assert f"{est.tokens:,}" in html.read_text()
+
+
+@given(
+    tokens=st.integers(min_value=0, max_value=50_000_000),
+    seats=st.integers(min_value=1, max_value=200),
+    plan=st.sampled_from(sorted(PLAN_BURST)),
+)
+def test_more_seats_never_need_more_days(tokens: int, seats: int, plan: str) -> None:
+    def days(n: int) -> int:
+        return max(1, math.ceil(tokens / daily_budget(plan, n)))
+
+    assert days(seats + 1) <= days(seats)
+    assert daily_budget(plan, seats) == daily_budget(plan, 1) * seats
+
+
+def test_grades_rise_with_mapping_volume_and_days() -> None:
+    easy = grade(10, 2, 100, 0, 5_000, 1)
+    hard = grade(3, 9, 100, 20, 900_000, 9)
+    assert (easy.letter, hard.letter) == ("A", "D")
+    assert "9 of 12 objects need a mapping" in hard.reasons[0]
+
+
+def test_unknown_plan_and_bad_seats_are_refused(export: Path) -> None:
+    with pytest.raises(UnknownPlan, match="essential, advanced"):
+        estimate_migration(export, "gold", 1)
+    with pytest.raises(ValueError, match="seats"):
+        estimate_migration(export, "advanced", 0)
+    result = CliRunner().invoke(app, ["estimate", str(export), "--plan", "gold"])
+    assert result.exit_code == 2
+    assert "unknown Pipedrive plan 'gold'" in result.output
+
+
+def test_cli_prints_the_table_and_writes_the_page(export: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["estimate", str(export), "--plan", "power", "--seats", "4", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "API use by object" in result.output and "Daily budget 660,000 tokens" in result.output
+    assert (tmp_path / "estimate.html").exists()
