@@ -178,7 +178,7 @@ class PipedriveClient:
         """Every item of a list: v2 cursors or v1 start/limit."""
         query = dict(params or {})
         v1 = path.startswith("/v1/")
-        query["limit"] = limit
+        query["limit"] = min(limit, 100) if v1 else limit  # v1 lists allow at most 100
         while True:
             body = await self.request("GET", path, params=query)
             for item in body.get("data") or []:

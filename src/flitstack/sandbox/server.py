@@ -670,6 +670,7 @@ def _field_view(kind: str, f: dict[str, Any]) -> dict[str, Any]:
         "field_name": f["field_name"],
         "field_code": f["field_code"],
         "field_type": f["field_type"],
+        "description": f.get("description"),
         "options": f.get("options"),
         "subfields": None,
         "is_custom_field": f.get("is_custom_field", True),
@@ -725,7 +726,7 @@ def _field_routes(kind: str) -> list[Route]:
             if f["field_code"] == code:
                 if request.method == "DELETE":
                     sb.store.delete(kind, f["id"])
-                    return _ok({"field_code": code})
+                    return _ok(_field_view(kind, f))  # the spec returns the deleted field
                 return _ok(_field_view(kind, f))
         raise ApiError(404, "Field not found")
 
@@ -839,7 +840,7 @@ async def _notes(sb: Sandbox, request: Request) -> Response:
         rec["user_id"] = sb.require("users", owner, "user_id")["id"] if owner else 1
         for flag in ("pinned_to_person_flag", "pinned_to_deal_flag", "pinned_to_organization_flag"):
             rec[flag] = bool(body.get(flag))
-        return _ok(sb.store.insert("notes", rec), status=201)
+        return _ok(sb.store.insert("notes", rec))  # the spec documents 200 for a created note
     return _v1_list(sb, "notes", request)
 
 
@@ -900,7 +901,7 @@ async def _files(sb: Sandbox, request: Request) -> Response:
         _v1_links(sb, body, rec)
         if not (rec["person_id"] or rec["deal_id"] or rec["org_id"]):
             raise ApiError(400, "A file must be attached to a person, deal or organization.")
-        return _ok(sb.store.insert("files", rec), status=201)
+        return _ok(sb.store.insert("files", rec))  # the spec documents 200 for an upload
     return _v1_list(sb, "files", request)
 
 
