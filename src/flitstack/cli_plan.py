@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flitstack.cli_engine import open_project
-from flitstack.journey.estimate import estimate_migration, write_estimate
+from flitstack.journey.estimate import SAMPLE_PATIENTS, estimate_migration, write_estimate
 from flitstack.journey.rebuild import MANUAL, build_reference, write_reference
 from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan
 from flitstack.source.reader import ExportError
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         export: Path = typer.Argument(..., help="export folder or .zip"),
         plan: str = typer.Option(None, help=f"Pipedrive plan: {', '.join(PLAN_BURST)}"),
         seats: int = typer.Option(None, help="paid seats (default: from the project file)"),
+        sample: int = typer.Option(SAMPLE_PATIENTS, help="patients in the sample migration"),
         out: Path = OutOption,
     ) -> None:
         """Complexity grade, API requests and tokens per object, days of budget, wall time."""
@@ -35,16 +36,14 @@ def register(app: typer.Typer) -> None:
         try:
             with console.status("counting the export and proposing the map…"):
                 est = estimate_migration(
-                    export, plan or settings.plan, seats or settings.seats, settings
+                    export, plan or settings.plan, seats or settings.seats, settings, sample
                 )
         except (UnknownPlan, ExportError, ValueError) as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
         table = Table("object", "requests", "tokens each", "tokens", title="API use by object")
         for load in est.loads:
-            table.add_row(
-                load.object, f"{load.records:,}", str(load.tokens_each), f"{load.tokens:,}"
-            )
+            table.add_row(load.object, f"{load.records:,}", load.tokens_each, f"{load.tokens:,}")
         table.add_row("[bold]total", f"[bold]{est.requests:,}", "", f"[bold]{est.tokens:,}")
         console.print(table)
         console.print(
@@ -52,7 +51,8 @@ def register(app: typer.Typer) -> None:
             + "; ".join(est.grade.reasons)
         )
         console.print(
-            f"Daily budget {est.daily_budget:,} tokens ({est.plan}, {est.seats} seats) → "
+            f"Daily budget {est.daily_budget:,} tokens ({est.plan}, {est.seats} "
+            f"seat{'s' if est.seats != 1 else ''}) → "
             f"[bold]{est.days} day{'s' if est.days != 1 else ''}[/]; "
             f"about {est.wall_seconds / 3600:.1f} h of sending at {est.burst_per_2s} requests "
             "per 2 s"

@@ -1,4 +1,4 @@
-"""The estimate against what a real migration into the sandbox then does."""
+"""The estimate against what a real migration (sample, full run, verify) into the sandbox spends."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import save_workbook
 from flitstack.pipedrive.client import PipedriveClient
+from flitstack.pipedrive.governor import RateGovernor
 from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan, daily_budget
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
@@ -32,43 +33,70 @@ SETTINGS = Settings(timezone="America/Chicago")
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("estimate") / "export"
-    generate_export(path, 25, seed=44)
+    generate_export(path, 12, seed=44)
     return path
+
+
+SAMPLE = 5
 
 
 @pytest.fixture(scope="module")
 def est(export: Path) -> Estimate:
-    return estimate_migration(export, "advanced", 2, SETTINGS)
+    return estimate_migration(export, "advanced", 2, SETTINGS, sample_patients=SAMPLE)
 
 
-def test_records_per_object_equal_what_the_migration_creates(
+def test_requests_and_tokens_equal_what_the_real_flow_spends(
     export: Path, est: Estimate, tmp_path: Path
 ) -> None:
+    """setup, migrate --sample, its diff, migrate, verify: as the CLI runs them, in a sandbox."""
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
     confirm_workbook(workbook, "test")
-    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+    config = SandboxConfig(burst_limit=10_000, search_burst_limit=10_000, daily_budget=10**9)
+    with running_sandbox(config) as sb:
 
         async def go() -> None:
-            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+            fast = RateGovernor(initial_limit=10_000)  # the sandbox's burst limit is raised
+            async with PipedriveClient(sb.base_url, sb.api_token, fast) as pd:
                 state = StateStore(tmp_path / "state.sqlite")
-                await Migration(export, workbook, state, pd, SETTINGS).migrate()
+
+                def new() -> Migration:
+                    return Migration(export, workbook, state, pd, SETTINGS)
+
+                await new().setup()
+                sample = new()
+                await sample.migrate(SAMPLE, "sample")
+                await sample.verify(sample.run_id, "sample")
+                await new().migrate()
+                await new().verify(None, "full")
 
         asyncio.run(go())
-        dump = sb.dump()
+        dump, stats = sb.dump(), sb.stats()
     predicted = {load.object: load.records for load in est.loads}
     for kind in ("organizations", "persons", "activities", "deals", "notes", "files"):
         assert predicted[kind] == len(dump[kind]), kind
+    assert predicted["setup: pipelines"] == len(dump["pipelines"])
+    assert predicted["setup: stages"] == len(dump["stages"])
+    assert predicted["full read-back"] == est.records_written
+    assert 0 < predicted["sample read-back"] < est.records_written
+    assert (est.requests, est.tokens) == (stats["requests"], stats["tokens_used"])
 
 
 def test_tokens_days_and_time_follow_from_the_counts(est: Estimate) -> None:
-    assert est.tokens == sum(load.records * load.tokens_each for load in est.loads)
+    calls = [c for load in est.loads for c in load.calls]
+    assert est.tokens == sum(c.count * c.cost for c in calls)
+    assert est.requests == sum(c.count for c in calls)
     assert est.daily_budget == 30_000 * 2 * 2
     assert est.days == max(1, math.ceil(est.tokens / est.daily_budget))
     assert est.wall_seconds == pytest.approx(est.requests / (PLAN_BURST["advanced"] / 2 * 0.9))
     by_object = {load.object: load for load in est.loads}
-    assert by_object["persons"].tokens_each == 5  # v2 create
-    assert by_object["notes"].tokens_each == 10  # v1 notes
-    assert by_object["setup: provider look-ups"].tokens_each == 40  # v1 users/find
+    assert by_object["persons"].tokens_each == "5"  # v2 create
+    assert by_object["notes"].tokens_each == "10"  # v1 notes
+    assert by_object["full read-back"].tokens_each == "1–2"  # v2 get one 1, v1 get one 2
+    assert by_object["setup: account reads"].tokens_each == "2–20"  # users/me … users list
+    back = by_object["full read-back"]
+    assert (
+        back.tokens == est.records_written + by_object["notes"].records + by_object["files"].records
+    )
     assert est.grade.letter in "ABCD" and len(est.grade.reasons) == 4
 
 
@@ -77,6 +105,7 @@ def test_reports_are_written_owner_only(est: Estimate, tmp_path: Path) -> None:
     assert stat.S_IMODE(html.stat().st_mode) == 0o600
     saved = json.loads(data.read_text())
     assert saved["tokens"] == est.tokens and saved["days"] == est.days
+    assert saved["objects"][0]["calls"][0]["tokens_each"] == 5
     assert f"{est.tokens:,}" in html.read_text()
 
 
@@ -105,6 +134,8 @@ def test_unknown_plan_and_bad_seats_are_refused(export: Path) -> None:
         estimate_migration(export, "gold", 1)
     with pytest.raises(ValueError, match="seats"):
         estimate_migration(export, "advanced", 0)
+    with pytest.raises(ValueError, match="sample"):
+        estimate_migration(export, "advanced", 1, sample_patients=0)
     result = CliRunner().invoke(app, ["estimate", str(export), "--plan", "gold"])
     assert result.exit_code == 2
     assert "unknown Pipedrive plan 'gold'" in result.output

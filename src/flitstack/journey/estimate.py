@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flitstack.engine.records import norm_name
+from flitstack.engine.migration import pick_covering
+from flitstack.engine.records import ENGINE_FIELDS, norm_name
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.costs import token_cost
@@ -27,27 +28,56 @@ from flitstack.source.reader import Row, open_export
 DEAL_NOTE_COLUMNS = {"treatment_plans": "Note", "lab_cases": "Instructions", "referrals": "Reason"}
 #: Patients per sample migration (the engine's default suggestion in the README).
 SAMPLE_PATIENTS = 200
+#: Times the engine reads the account's setup (field lists, pipelines, stages, users, activity
+#: types): once for each of ``flitstack setup``, ``migrate --sample``, ``migrate``, ``verify``.
+SETUP_PASSES = 4
 #: Share of the burst ceiling the rate governor reaches (bench/bench_client.py measures it).
 GOVERNOR_EFFICIENCY = 0.9
+#: The Pipedrive kinds the engine writes, and whether Pipedrive serves them on v1 or v2.
+WRITTEN = ("organizations", "persons", "activities", "deals", "notes", "files")
+V1_KINDS = {"notes", "files"}
+
+
+@dataclass
+class Call:
+    """``count`` requests of one operation."""
+
+    method: str
+    path: str
+    count: int
+
+    @property
+    def cost(self) -> int:
+        return token_cost(self.method, self.path)
 
 
 @dataclass
 class ObjectLoad:
-    """One Pipedrive object: how many records, which call makes each, what it costs."""
+    """One line of the migration: how many requests of which operations, what they cost."""
 
     object: str
-    records: int
-    method: str
-    path: str
     why: str
+    calls: list[Call]
 
     @property
-    def tokens_each(self) -> int:
-        return token_cost(self.method, self.path)
+    def records(self) -> int:
+        """Requests on this line (one record each for the writes)."""
+        return sum(c.count for c in self.calls)
 
     @property
     def tokens(self) -> int:
-        return self.records * self.tokens_each
+        return sum(c.count * c.cost for c in self.calls)
+
+    @property
+    def tokens_each(self) -> str:
+        """The token cost of one request: ``5``, or ``1–2`` when the line mixes operations."""
+        costs = {c.cost for c in self.calls if c.count} or {c.cost for c in self.calls}
+        low, high = min(costs, default=0), max(costs, default=0)
+        return str(low) if low == high else f"{low}–{high}"
+
+    @property
+    def operations(self) -> str:
+        return ", ".join(dict.fromkeys(f"{c.method} {c.path}" for c in self.calls))
 
 
 @dataclass
@@ -65,6 +95,7 @@ class Estimate:
     export: str
     plan: str
     seats: int
+    sample_patients: int
     source_rows: dict[str, int]
     loads: list[ObjectLoad]
     objects_one_to_one: int
@@ -85,6 +116,11 @@ class Estimate:
         return sum(load.tokens for load in self.loads)
 
     @property
+    def records_written(self) -> int:
+        """Pipedrive records the migration creates (setup and reads not counted)."""
+        return sum(load.records for load in self.loads if load.object in WRITTEN)
+
+    @property
     def days(self) -> int:
         """Calendar days of token budget the migration needs (at least one)."""
         return max(1, math.ceil(self.tokens / self.daily_budget))
@@ -97,12 +133,16 @@ class Estimate:
     def as_dict(self) -> dict[str, Any]:
         return {
             "export": self.export, "plan": self.plan, "seats": self.seats,
-            "source_rows": self.source_rows,
+            "sample_patients": self.sample_patients, "source_rows": self.source_rows,
             "objects": [
-                {**asdict(load), "tokens_each": load.tokens_each, "tokens": load.tokens}
+                {"object": load.object, "why": load.why, "requests": load.records,
+                 "records": load.records, "operations": load.operations,
+                 "tokens_each": load.tokens_each, "tokens": load.tokens,
+                 "calls": [{**asdict(c), "tokens_each": c.cost} for c in load.calls]}
                 for load in self.loads
             ],
             "requests": self.requests, "tokens": self.tokens,
+            "records_written": self.records_written,
             "daily_budget": self.daily_budget, "days": self.days,
             "burst_per_2s": self.burst_per_2s, "wall_seconds": round(self.wall_seconds, 1),
             "grade": asdict(self.grade),
@@ -114,27 +154,70 @@ class Estimate:
 
 
 @dataclass
+class _Patient:
+    """What one live patient brings along: records per kind and the organizations it uses."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    recalls: bool = False
+    ledger: bool = False
+    carrier_ids: set[str] = field(default_factory=set)
+    partner_orgs: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Counts:
     rows: Counter[str] = field(default_factory=Counter)
     writable: Counter[str] = field(default_factory=Counter)
-    live_patients: set[str] = field(default_factory=set)
-    with_recalls: set[str] = field(default_factory=set)
-    with_ledger: set[str] = field(default_factory=set)
-    carriers_used: set[str] = field(default_factory=set)  # distinct carrier names
-    partner_orgs: set[str] = field(default_factory=set)  # labs and specialist practices
-    deal_notes: int = 0  # plan notes, lab instructions, referral reasons: a note on the Deal
-    documents_present: int = 0
-    providers_with_email: int = 0
+    live: dict[str, _Patient] = field(default_factory=dict)  # in export order
+    features: dict[str, set[str]] = field(default_factory=dict)  # the sample's hard cases
+    locations: int = 0
+    carrier_name: dict[str, str] = field(default_factory=dict)  # carrier ID → deduplicated name
+
+    def records(self, patients: list[str] | set[str], sample: bool) -> Counter[str]:
+        """Records the engine writes when it migrates ``patients`` (all of them, or a sample).
+
+        The full run creates every carrier of the export; a sample only those its patients use.
+        """
+        out: Counter[str] = Counter()
+        carriers: set[str] = set()
+        partners: set[str] = set()
+        for pid in patients:
+            p = self.live[pid]
+            out.update(p.records)
+            out["persons"] += 1
+            out["activities"] += p.recalls  # the last recall, as a task
+            out["notes"] += p.ledger  # the ledger explanation…
+            out["files"] += p.ledger  # …and the ledger history as a CSV
+            carriers |= {self.carrier_name[c] for c in p.carrier_ids if c in self.carrier_name}
+            partners |= p.partner_orgs
+        if not sample:
+            carriers = set(self.carrier_name.values())
+        out["organizations"] = self.locations + len(carriers) + len(partners)
+        return out
+
+
+def _feature(stem: str, values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+    """The hard cases a row gives its patient, as the engine's sample pick sees them."""
+    if stem == "patient_insurance":
+        second = str(raw.get("Ordinal") or "").strip() in {"2", "3"}
+        return ["secondary", "primary"] if second else ["primary"]
+    if stem == "treatment_plans":
+        active = values.get("Status") in {"Proposed", "Accepted", "InProgress"}
+        return ["active_plan"] if active else []
+    names = {"appointments": "appointments", "recalls": "recall", "lab_cases": "lab_case",
+             "referrals": "referral", "clinical_notes": "notes", "documents": "documents",
+             "ledger_entries": "ledger"}  # fmt: skip
+    return [names[stem]] if stem in names else []
 
 
 def _count(export_path: Path) -> _Counts:
-    """Stream the export: rows per file, and rows that become records (their patient moves)."""
+    """Stream the export: rows per file, and the records each live patient brings along."""
     counts = _Counts()
     with open_export(export_path) as export:
         for item in export.read("patients"):
             counts.rows["patients"] += 1
             if isinstance(item, Row) and item.values.get("Status") != "Deleted":
-                counts.live_patients.add(item.source_id or "")
+                counts.live.setdefault(item.source_id or "", _Patient())
         for file in export.csv_files():
             stem = file.removesuffix(".csv")
             if stem == "patients":
@@ -144,88 +227,110 @@ def _count(export_path: Path) -> _Counts:
                 if not isinstance(item, Row):
                     continue  # rejected on reading: never written
                 values = item.values
-                if "PatientID" in values:
-                    patient = str(values.get("PatientID") or "")
-                    if patient not in counts.live_patients:
-                        continue  # orphan, or the patient is Deleted: not written
-                    if stem == "recalls":
-                        counts.with_recalls.add(patient)
-                    elif stem == "ledger_entries":
-                        counts.with_ledger.add(patient)
-                    elif stem == "lab_cases" and values.get("LabName"):
-                        counts.partner_orgs.add(f"lab:{norm_name(str(values['LabName']))}")
-                    elif stem == "referrals" and values.get("PracticeName"):
-                        name = norm_name(str(values["PracticeName"]))
-                        counts.partner_orgs.add(f"referral:{name}")
-                    if str(values.get(DEAL_NOTE_COLUMNS.get(stem, "")) or "").strip():
-                        counts.deal_notes += 1
-                    elif stem == "documents" and export.document_exists(
-                        str(values.get("FileName") or "")
-                    ):
-                        counts.documents_present += 1
+                if stem == "locations":
+                    counts.locations += 1
                 if stem == "insurance_carriers":  # deduplicated by name, as the engine does
-                    name = norm_name(str(values.get("CarrierName") or "")) or item.source_id
-                    counts.carriers_used.add(str(name))
-                if stem == "providers" and values.get("Email"):
-                    counts.providers_with_email += 1
+                    name = norm_name(str(item.raw.get("CarrierName") or "").strip())
+                    counts.carrier_name[item.source_id or ""] = name or item.source_id or ""
+                if "PatientID" not in values:
+                    counts.writable[stem] += 1
+                    continue
+                raw_pid = str(item.raw.get("PatientID") or "").strip()
+                for feature in _feature(stem, values, item.raw):
+                    counts.features.setdefault(raw_pid, set()).add(feature)
+                patient = counts.live.get(str(values.get("PatientID") or ""))
+                if patient is None:
+                    continue  # orphan, or the patient is Deleted: not written
                 counts.writable[stem] += 1
+                kind = CHILD_KIND.get(stem)
+                if kind:
+                    patient.records[kind] += 1
+                if stem == "recalls":
+                    patient.recalls = True
+                elif stem == "ledger_entries":
+                    patient.ledger = True
+                elif stem == "patient_insurance":
+                    patient.carrier_ids.add(str(item.raw.get("CarrierID") or "").strip())
+                elif stem == "lab_cases" and values.get("LabName"):
+                    patient.partner_orgs.add(f"lab:{norm_name(str(values['LabName']))}")
+                elif stem == "referrals" and values.get("PracticeName"):
+                    patient.partner_orgs.add(f"referral:{norm_name(str(values['PracticeName']))}")
+                if str(values.get(DEAL_NOTE_COLUMNS.get(stem, "")) or "").strip():
+                    patient.records["notes"] += 1  # a note on the Deal
+                elif stem == "documents" and export.document_exists(
+                    str(values.get("FileName") or "")
+                ):
+                    patient.records["files"] += 1
     return counts
 
 
-def _loads(counts: _Counts, wb: Workbook) -> list[ObjectLoad]:
-    live = len(counts.live_patients)
+#: Source file → the Pipedrive kind each of its rows becomes.
+CHILD_KIND = {"appointments": "activities", "treatment_plans": "deals", "lab_cases": "deals",
+              "referrals": "deals", "clinical_notes": "notes"}  # fmt: skip
 
-    def child(file: str) -> int:
-        return counts.writable[file]
 
-    custom_fields = {(c.target, c.custom.name) for c in wb.columns if c.migrate and c.custom}
-    custom_fields |= {("person", p.name) for p in wb.custom_properties}
-    stages = sum(len(p.stages) for p in wb.pipelines)
-    ledgers = len(counts.with_ledger)
-    recalls = len(counts.with_recalls)
-    records = (
-        live
-        + counts.writable["locations"]
-        + len(counts.carriers_used)
-        + len(counts.partner_orgs)
-        + child("appointments")
-        + recalls
-        + child("treatment_plans")
-        + child("lab_cases")
-        + child("referrals")
-        + child("clinical_notes")
-        + counts.deal_notes
-        + counts.documents_present
-        + 2 * ledgers
-    )
-    sample_share = min(SAMPLE_PATIENTS / max(live, 1), 1.0)
+def _read_back(records: Counter[str]) -> list[Call]:
     return [
-        ObjectLoad("setup: custom fields", len(custom_fields), "POST", "/v2/personFields",
-                   "one per custom field the map needs (existing same-name fields are reused)"),
-        ObjectLoad("setup: pipelines", len(wb.pipelines), "POST", "/v2/pipelines",
-                   "treatment plans, lab cases, referrals"),
-        ObjectLoad("setup: stages", stages, "POST", "/v2/stages", "from the status value maps"),
-        ObjectLoad("setup: provider look-ups", counts.providers_with_email, "GET",
-                   "/v1/users/find", "each provider's e-mail matched to a Pipedrive user"),
-        ObjectLoad("organizations",
-                   counts.writable["locations"] + len(counts.carriers_used)
-                   + len(counts.partner_orgs), "POST", "/v2/organizations",
-                   "locations, insurance carriers (one per name), labs and specialist practices"),
-        ObjectLoad("persons", live, "POST", "/v2/persons", "patients not marked Deleted"),
-        ObjectLoad("activities", child("appointments") + recalls, "POST", "/v2/activities",
-                   "appointments, plus each patient's last recall as a task"),
-        ObjectLoad("deals", child("treatment_plans") + child("lab_cases") + child("referrals"),
-                   "POST", "/v2/deals", "treatment plans, lab cases and referrals"),
-        ObjectLoad("notes", child("clinical_notes") + counts.deal_notes + ledgers, "POST",
-                   "/v1/notes", "clinical notes; plan notes, lab instructions and referral "
-                   "reasons on their Deal; one ledger explanation per patient with a ledger"),
-        ObjectLoad("files", counts.documents_present + ledgers, "POST", "/v1/files",
-                   "documents whose file is in the export, plus the ledger history as a CSV "
-                   "per patient"),
-        ObjectLoad("sample read-back", round(records * sample_share), "GET", "/v2/persons/1",
-                   f"the sample of {SAMPLE_PATIENTS} patients read back for the field diff"),
-        ObjectLoad("full read-back", records, "GET", "/v2/persons/1",
-                   "every record read back after the full run (flitstack verify)"),
+        Call("GET", f"/{'v1' if kind in V1_KINDS else 'v2'}/{kind}/{{id}}", records[kind])
+        for kind in WRITTEN
+        if records[kind]
+    ]
+
+
+def _loads(counts: _Counts, wb: Workbook, sample_patients: int) -> list[ObjectLoad]:
+    live = list(counts.live)
+    total = counts.records(live, sample=False)
+    sample = counts.records(pick_covering(live, counts.features, sample_patients), sample=True)
+    fields: Counter[str] = Counter()
+    wanted = {key for key in wb.custom_fields() if key[0] in {"person", "organization", "deal"}}
+    wanted |= {(target, name) for target, name, _type, _options in ENGINE_FIELDS}
+    for target, _name in wanted:
+        fields[target] += 1
+    pipes = len(wb.pipelines)
+    stages = sum(len(p.stages) for p in wb.pipelines)
+    n = SETUP_PASSES
+    targets = ("person", "organization", "deal")
+    why = {
+        "organizations": "locations, insurance carriers (one per name), labs and specialist "
+        "practices",
+        "persons": "patients not marked Deleted",
+        "activities": "appointments, plus each patient's last recall as a task",
+        "deals": "treatment plans, lab cases and referrals",
+        "notes": "clinical notes; plan notes, lab instructions and referral reasons on their "
+        "Deal; one ledger explanation per patient with a ledger",
+        "files": "documents whose file is in the export, plus the ledger history as a CSV per "
+        "patient",
+    }
+    create = {"notes": "/v1/notes", "files": "/v1/files"}
+    return [
+        ObjectLoad("setup: custom fields",
+                   "one per custom field the map and the engine need (same-name fields already "
+                   "in the account are reused)",
+                   [Call("POST", f"/v2/{t}Fields", fields[t]) for t in targets]),
+        ObjectLoad("setup: pipelines", "treatment plans, lab cases, referrals",
+                   [Call("POST", "/v2/pipelines", pipes)]),
+        ObjectLoad("setup: stages", "from the status value maps",
+                   [Call("POST", "/v2/stages", stages)]),
+        ObjectLoad("setup: account reads",
+                   "the rollback snapshot once (an empty account: one page per list), then the "
+                   f"fields, pipelines, stages, users and activity types on each of {n} passes "
+                   "(setup, sample, full run, verify)",
+                   [*(Call("GET", f"/v2/{k}", 1) for k in WRITTEN if k not in V1_KINDS),
+                    *(Call("GET", f"/v1/{k}", 1) for k in sorted(V1_KINDS)),
+                    *(Call("GET", f"/v2/{t}Fields", 1 + n) for t in targets),
+                    Call("GET", "/v2/pipelines", 1 + n),
+                    Call("GET", "/v2/stages", 1 + n * pipes),
+                    Call("GET", "/v1/users", n), Call("GET", "/v1/users/me", n),
+                    Call("GET", "/v1/activityTypes", n)]),
+        *(ObjectLoad(kind, why[kind],
+                     [Call("POST", create.get(kind, f"/v2/{kind}"), total[kind])])
+          for kind in WRITTEN),
+        ObjectLoad("sample read-back",
+                   f"what the sample of {min(sample_patients, len(live))} patients (the hard "
+                   "cases first) wrote, read back for the field diff",
+                   _read_back(sample)),
+        ObjectLoad("full read-back", "every record read back after the full run (flitstack "
+                   "verify)", _read_back(total)),
     ]  # fmt: skip
 
 
@@ -262,20 +367,30 @@ def grade(
 
 
 def estimate_migration(
-    export: Path, plan: str, seats: int, settings: Settings | None = None
+    export: Path,
+    plan: str,
+    seats: int,
+    settings: Settings | None = None,
+    sample_patients: int = SAMPLE_PATIENTS,
 ) -> Estimate:
-    """Estimate an export's migration into an account of ``plan`` with ``seats`` seats."""
+    """Estimate an export's migration into an account of ``plan`` with ``seats`` seats.
+
+    The flow priced is the README's: setup, a sample of ``sample_patients`` patients and its
+    diff, the full run and its verify.
+    """
     plan = check_plan(plan)
     if seats < 1:
         raise ValueError(f"seats must be at least 1, not {seats}")
+    if sample_patients < 1:
+        raise ValueError(f"the sample needs at least 1 patient, not {sample_patients}")
     wb = propose_map(export, settings or Settings())
     counts = _count(export)
-    loads = _loads(counts, wb)
+    loads = _loads(counts, wb, sample_patients)
     moving = [o for o in wb.objects if o.targets]
     one_to_one = sum(1 for o in moving if o.cardinality == "1:1" and len(o.targets) == 1)
     columns = [c for c in wb.columns if c.migrate]
     partial = Estimate(
-        export=str(export), plan=plan, seats=seats,
+        export=str(export), plan=plan, seats=seats, sample_patients=sample_patients,
         source_rows={k: counts.rows[k] for k in sorted(counts.rows)}, loads=loads,
         objects_one_to_one=one_to_one, objects_mapped=len(moving) - one_to_one,
         objects_not_migrated=len(wb.objects) - len(moving), columns=len(columns),
@@ -283,10 +398,9 @@ def estimate_migration(
         grade=Grade("?", "", 0), daily_budget=daily_budget(plan, seats),
         burst_per_2s=PLAN_BURST[plan],
     )  # fmt: skip
-    records = sum(load.records for load in loads if not load.object.endswith("read-back"))
     partial.grade = grade(
         one_to_one, partial.objects_mapped, partial.columns, partial.columns_to_review,
-        records, partial.days,
+        partial.records_written, partial.days,
     )  # fmt: skip
     return partial
 
