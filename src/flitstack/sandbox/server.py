@@ -678,6 +678,16 @@ def _field_view(kind: str, f: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _purge_values(sb: Sandbox, field_kind: str, code: str) -> None:
+    """A deleted custom field takes its values with it, on every record, as in Pipedrive."""
+    records = next(k for k, v in FIELD_KIND.items() if v == field_kind)
+    for rec in sb.store.all(records):
+        custom = rec.get("custom_fields") or {}
+        if code in custom:
+            del custom[code]
+            sb.store.put(records, rec)
+
+
 def _field_routes(kind: str) -> list[Route]:
     async def collection(sb: Sandbox, request: Request) -> Response:
         if request.method == "POST":
@@ -725,7 +735,9 @@ def _field_routes(kind: str) -> list[Route]:
         for f in sb.store.all(kind):
             if f["field_code"] == code:
                 if request.method == "DELETE":
-                    sb.store.delete(kind, f["id"])
+                    with sb.store.transaction():
+                        sb.store.delete(kind, f["id"])
+                        _purge_values(sb, kind, code)
                     return _ok(_field_view(kind, f))  # the spec returns the deleted field
                 return _ok(_field_view(kind, f))
         raise ApiError(404, "Field not found")
