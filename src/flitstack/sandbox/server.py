@@ -560,7 +560,10 @@ class Sandbox:
             "custom_fields": custom,
         }
         if kind == "deals":
-            item.update(title=rec["title"], value=rec.get("value"), currency=rec.get("currency"))
+            value = rec.get("value")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # the spec's search item value is an integer (JS prints 801)
+            item.update(title=rec["title"], value=value, currency=rec.get("currency"))
             item["status"] = rec.get("status")
         else:
             item["name"] = rec["name"]
@@ -816,7 +819,7 @@ async def _users_find(sb: Sandbox, request: Request) -> Response:
     by_email = request.query_params.get("search_by_email") in {"1", "true"}
     key = "email" if by_email else "name"
     found = [u for u in sb.store.all("users") if term in str(u.get(key, "")).casefold()]
-    return _ok(found or None)
+    return _ok(found)  # the spec's data is an array, empty when nobody matches
 
 
 async def _activity_types(sb: Sandbox, request: Request) -> Response:
