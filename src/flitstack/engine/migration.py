@@ -217,8 +217,13 @@ class Migration:
         if person_id is None:
             return None
         marker = f"MDC ref: {key}"
-        path = {"activities": "/v2/activities", "notes": "/v1/notes", "files": "/v1/files"}[kind]
-        async for item in self.pd.paginate(path, {"person_id": person_id}):
+        # v1 files are listed per person on their own path (GET /v1/files takes no person_id)
+        path, params = {
+            "activities": ("/v2/activities", {"person_id": person_id}),
+            "notes": ("/v1/notes", {"person_id": person_id}),
+            "files": (f"/v1/persons/{person_id}/files", {}),
+        }[kind]
+        async for item in self.pd.paginate(path, params):
             text = item.get("note") or item.get("content") or item.get("name") or ""
             if marker in text or (kind == "files" and key.split(":", 1)[-1] in text):
                 return int(item["id"])

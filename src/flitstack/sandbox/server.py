@@ -862,11 +862,11 @@ async def _notes(sb: Sandbox, request: Request) -> Response:
 def _v1_list(sb: Sandbox, kind: str, request: Request) -> Response:
     start = _int(request.query_params.get("start", "0"), "start")
     limit = _int(request.query_params.get("limit", "100"), "limit")
-    filters = {
-        k: _int(request.query_params[k], k)
-        for k in ("person_id", "deal_id", "org_id")
-        if k in request.query_params
-    }
+    # GET /v1/files declares no filters (Pipedrive ignores them); notes filter by their links
+    declared = () if kind == "files" else ("person_id", "deal_id", "org_id")
+    filters = {k: _int(request.query_params[k], k) for k in declared if k in request.query_params}
+    if "id" in request.path_params:  # GET /v1/persons/{id}/files
+        filters = {"person_id": _int(request.path_params["id"], "id")}
     rows = [r for r in sb.store.all(kind) if all(r.get(k) == v for k, v in filters.items())]
     page = rows[start : start + limit]
     more = start + limit < len(rows)
@@ -917,6 +917,12 @@ async def _files(sb: Sandbox, request: Request) -> Response:
         if not (rec["person_id"] or rec["deal_id"] or rec["org_id"]):
             raise ApiError(400, "A file must be attached to a person, deal or organization.")
         return _ok(sb.store.insert("files", rec))  # the spec documents 200 for an upload
+    return _v1_list(sb, "files", request)
+
+
+async def _person_files(sb: Sandbox, request: Request) -> Response:
+    if sb.store.get("persons", _int(request.path_params["id"], "id")) is None:
+        raise ApiError(404, "Person not found")
     return _v1_list(sb, "files", request)
 
 
@@ -1047,6 +1053,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/api/v1/notes", _wrap(_notes), methods=["GET", "POST"]),
         Route("/api/v1/notes/{id}", _wrap(_note_one), methods=["GET", "PUT", "DELETE"]),
         Route("/api/v1/files", _wrap(_files), methods=["GET", "POST"]),
+        Route("/api/v1/persons/{id}/files", _wrap(_person_files), methods=["GET"]),
         Route("/api/v1/files/{id}", _wrap(_file_one), methods=["GET", "DELETE"]),
     ]  # fmt: skip
 
