@@ -85,12 +85,7 @@ MIGRATION_OPERATIONS = {
 #: Where the client sends a query parameter or body property the spec does not declare for the
 #: operation (Pipedrive ignores those without an error). Engine issues, kept visible here until
 #: they are fixed; the test fails when an entry is no longer needed, so remove it then.
-KNOWN_UNDECLARED = {
-    # POST /v2/deals does not declare add_time (persons and organizations do; v1 deals did):
-    # the source's treatment-plan date may be dropped by Pipedrive. Needs a check against a real
-    # account; if it is dropped, set it another way or leave it out of the deal body.
-    ("POST", "/deals", "add_time"),
-}
+KNOWN_UNDECLARED: set[tuple[str, str, str]] = set()
 
 #: Properties Pipedrive returns as null although the published response schemas do not say
 #: nullable. Each is made nullable in response schemas only, by name; any other null still fails.

@@ -326,7 +326,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("treatment_plans", "ProviderID"): _ref("deal", "owner_id", "providers", "Deal owner"),
     ("treatment_plans", "CreatedDate"): Rule(
-        "deal", "add_time", None, "datetime", reason="original creation date kept"
+        "deal", None, _c("created_in_mdc__c", "date"), "date",
+        reason="original creation date, in a date field: Pipedrive's v2 deals take no add_time",
     ),
     ("treatment_plans", "AcceptedDate"): Rule(
         "deal", None, _c("accepted_date__c", "date"), "date", reason="custom date field"
@@ -468,7 +469,10 @@ RULES: dict[tuple[str, str], Rule] = {
         "deal", "stage", None, "value_map", {"value_map": "lab_case_status"},
         "stage through the lab_case_status value map",
     ),
-    ("lab_cases", "SentDate"): Rule("deal", "add_time", None, "datetime", reason="case sent"),
+    ("lab_cases", "SentDate"): Rule(
+        "deal", None, _c("sent_to_lab__c", "date"), "date",
+        reason="date the case was sent, in a date field (v2 deals take no add_time)",
+    ),
     ("lab_cases", "DueDate"): Rule(
         "deal", "expected_close_date", None, "date", reason="due back from the lab"
     ),
@@ -500,7 +504,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("referrals", "Phone"): Rule(
         "organization", None, _c("phone__c", "phone"), "phone_e164", reason="phone"
     ),
-    ("referrals", "ReferralDate"): Rule("deal", "add_time", None, "datetime", reason="referred"),
+    ("referrals", "ReferralDate"): Rule(
+        "deal", None, _c("referral_date__c", "date"), "date",
+        reason="date of the referral, in a date field (v2 deals take no add_time)",
+    ),
     ("referrals", "Status"): Rule(
         "deal", "stage", None, "value_map", {"value_map": "referral_status"},
         "stage through the referral_status value map",
