@@ -140,13 +140,7 @@ def _run(
             root, _token(settings), export, workbook or project.workbook, project.state,
             settings, action,
         )  # fmt: skip
-    except MapNotConfirmed as exc:
-        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
-        raise typer.Exit(3) from exc
-    except SampleNotClean as exc:
-        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
-        raise typer.Exit(3) from exc
-    except NothingToFollow as exc:
+    except (MapNotConfirmed, SampleNotClean, NothingToFollow) as exc:
         console.print(f"[bold red]refused:[/] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except Unauthorized as exc:

@@ -14,8 +14,8 @@ from flitstack.cli_engine import print_diff, print_summary, run_with_progress
 from flitstack.cli_mapping import write_workbook_html
 from flitstack.cli_source import run_audit
 from flitstack.engine.migration import LoadSummary, Migration
-from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
-from flitstack.engine.run_report import created_counts, write_outcomes, write_run_report
+from flitstack.engine.reports import write_delta_report, write_setup_report
+from flitstack.engine.run_report import write_project_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
 from flitstack.journey.estimate import estimate_migration, write_estimate
@@ -76,7 +76,7 @@ def run_demo(
     workbook = save_workbook(propose_map(export, settings), out / "flitstack-map.yaml")
     console.print(f"workbook: {workbook}")
     console.rule("3. Confirm the map")
-    confirmation = confirm_workbook(workbook, "flitstack demo (on your behalf)")
+    confirm_workbook(workbook, "flitstack demo (on your behalf)")
     console.print(
         "[yellow]The demo confirms the map on your behalf; in a real migration you do.[/]"
     )
@@ -135,8 +135,6 @@ def run_demo(
             f"disappeared (kept) {len(delta.disappeared)} → {delta_html}"
         )
         result["dump"] = sb.dump()
-        created = created_counts(state)
-        write_audit_log(state, reports / "audit-log.csv")
         rollback_result: dict[str, Any] | None = None
         if rollback:
             rollback_result = step("8. Rollback, with proof", lambda m: m.rollback())
@@ -148,35 +146,9 @@ def run_demo(
             )
             console.print(verdict)
             result["dump_after_rollback"] = sb.dump()
-    write_outcomes(state, reports / "rejects-and-flags.csv")
-    links = [
-        ("Schema inventory", "audit/schema-inventory.html"),
-        ("Field map (confirmed)", "flitstack-map.html"),
-        ("Setup: custom fields, pipelines, provider resolution", "reports/setup.html"),
-        ("Sample diff", "reports/sample-diff.html"),
-        ("Full migration diff", "reports/full-migration-diff.html"),
-        ("Delta pickup", "reports/delta.html"),
-        ("Estimate: requests, tokens, days", "reports/estimate.html"),
-        ("Rebuild reference: automations and recall sequences", "reports/rebuild-reference.html"),
-        ("Rejected and flagged values", "reports/rejects-and-flags.csv"),
-        ("Provider resolution (CSV)", "reports/provider-resolution.csv"),
-        ("Custom fields and their Pipedrive hash keys (CSV)", "reports/custom-fields.csv"),
-        ("Audit log of every write (CSV)", "reports/audit-log.csv"),
-    ]
     write_workbook_html(load_workbook(workbook), workbook)
-    if rollback_result is None:
-        status = "not run: `flitstack rollback` deletes what was created and proves it"
-    elif rollback_result["differences"]:
-        status = f"{len(rollback_result['differences'])} differences remain after rollback"
-    else:
-        status = (
-            "rolled back and proved: the account matches the snapshot taken before the first write"
-        )
-    report_path = write_run_report(
-        out, export, "embedded sandbox", confirmation, summary.as_dict(), state, providers, links,
-        status, sample_report.summary(), full_report.summary(), delta.as_dict(), rollback_result,
-        created,
-    )  # fmt: skip
+    diffs = {"sample": sample_report.summary(), "full": full_report.summary()}
+    report_path = write_project_report(out, state, workbook, str(export), "embedded sandbox", diffs)
     state.close()
     result.update(
         report=report_path, summary=summary, delta=delta, edits=edits,

@@ -34,7 +34,7 @@ from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.workbook import Workbook, load_workbook
-from flitstack.pipedrive.client import KIND_OF, PipedriveClient
+from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
 from flitstack.settings import DuplicatePolicy, Settings
@@ -296,11 +296,9 @@ class Migration:
                         "upload the new version by hand"}
             )  # fmt: skip
             return
-        version = "v1" if kind == "notes" else "v2"
-        path = f"/{version}/{kind}/{pd_id}"
+        path = record_path(kind, pd_id)
         if not mapping.get("created"):
-            before = (await self.pd.request("GET", path))["data"]
-            self.state.keep_before_image(kind, pd_id, before)
+            self.state.keep_before_image(kind, pd_id, await self.pd.get(kind, pd_id))
         method = "PUT" if kind == "notes" else "PATCH"
         await self._write(method, path, kind, key, self.pd.request(method, path, json=patch))
         self.state.remember_payload(key, kind, pd_id, expected, self.run_id)
@@ -565,10 +563,9 @@ class Migration:
         the budget is spent and the same command resumes it after the daily reset.
         """
         needed = 0
+        mapped = {key for key, *_ in self.state.mapped_keys()}  # one query, not one per row
         for file, (method, path) in CREATE_CALLS.items():
-            pending = sum(
-                1 for r in rows.get(file, []) if not self.state.mapping(f"{file}:{r.source_id}")
-            )
+            pending = sum(1 for r in rows.get(file, []) if f"{file}:{r.source_id}" not in mapped)
             needed += pending * token_cost(method, path)
         left = self.pd.governor.budget_left
         if self.pd.governor.will_exhaust(needed):
@@ -1237,8 +1234,7 @@ class Migration:
             items = self.state.created(kind)
 
             async def drop(key: str, pd_id: int, kind: str = kind) -> None:
-                version = "v1" if kind in {"notes", "files"} else "v2"
-                await self._write_delete(kind, key, pd_id, f"/{version}/{kind}/{pd_id}")
+                await self._write_delete(kind, key, pd_id, record_path(kind, pd_id))
                 self.state.forget(key)
                 deleted[kind] += 1
 

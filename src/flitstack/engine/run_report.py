@@ -11,10 +11,12 @@ import csv
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flitstack.engine.migration import LOAD_ORDER
 from flitstack.engine.reports import write_audit_log
 from flitstack.engine.state import StateStore
 from flitstack.mapping.confirm import Confirmation, read_confirmation
@@ -62,12 +64,24 @@ def issue_kind(reason: str) -> str:
     return re.sub(r"\b\d+\b", "N", reason.split(";")[0])[:90]
 
 
+def in_load_order(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts by object, organizations first, as the migration loads them."""
+    kinds = [k for k in LOAD_ORDER if k in counts] + sorted(set(counts) - set(LOAD_ORDER))
+    return {k: counts[k] for k in kinds}
+
+
 def created_counts(state: StateStore) -> dict[str, int]:
     """Pipedrive records the migration created, by object, in load order."""
-    counts = state.counts()
-    order = ["organizations", "persons", "activities", "deals", "notes", "files"]
-    kinds = [k for k in order if k in counts] + sorted(set(counts) - set(order))
-    return {k: counts[k].get("created", 0) for k in kinds}
+    return in_load_order({k: v.get("created", 0) for k, v in state.counts().items()})
+
+
+def rollback_status(rollback: dict[str, Any] | None) -> str:
+    """One line on the rollback: not run, differences left, or proved."""
+    if rollback is None:
+        return "not run: `flitstack rollback` deletes what was created and proves it"
+    if rollback["differences"]:
+        return f"{len(rollback['differences'])} differences remain after rollback"
+    return "rolled back and proved: the account matches the snapshot taken before the first write"
 
 
 def write_run_report(
@@ -122,6 +136,7 @@ def write_run_report(
 
 #: The step reports the run report links, when they exist (label, path under the project).
 STEP_REPORTS = [
+    ("Schema inventory", "audit/schema-inventory.html"),
     ("Field map (confirmed)", "{map_html}"),
     ("Setup: custom fields, pipelines, provider resolution", "reports/setup.html"),
     ("Sample diff", "reports/sample-diff.html"),
@@ -154,9 +169,18 @@ def _check(state: StateStore, kind: str) -> dict[str, Any] | None:
 
 
 def write_project_report(
-    root: Path, state: StateStore, workbook: Path, export: str = "", api_root: str = ""
+    root: Path,
+    state: StateStore,
+    workbook: Path,
+    export: str = "",
+    api_root: str = "",
+    diffs: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Rebuild ``report.html`` of a project from its state and step reports."""
+    """Rebuild ``report.html`` of a project from its state and step reports.
+
+    ``diffs`` ("sample", "full") are the summaries of diffs in hand; otherwise the stored checks
+    are shown, whose difference counts include records found missing.
+    """
     reports = root / "reports"
     write_outcomes(state, reports / "rejects-and-flags.csv")
     if state.audit_rows():
@@ -174,19 +198,11 @@ def write_project_report(
     rollback = None
     if (reports / "rollback.json").exists():
         rollback = json.loads((reports / "rollback.json").read_text(encoding="utf-8"))
-    if rollback is None:
-        status = "not run: `flitstack rollback` deletes what was created and proves it"
-    elif rollback["differences"]:
-        status = f"{len(rollback['differences'])} differences remain after rollback"
-    else:
-        status = (
-            "rolled back and proved: the account matches the snapshot taken before the first write"
-        )
-    map_html = workbook.with_suffix(".html")
+    map_html = _relative(workbook.with_suffix(".html"), root)
     links = [
-        (label, path.format(map_html=_relative(map_html, root)))
+        (label, path.format(map_html=map_html))
         for label, path in STEP_REPORTS
-        if (root / path.format(map_html=_relative(map_html, root))).exists()
+        if (root / path.format(map_html=map_html)).exists()
     ]
     confirmation = read_confirmation(workbook) or Confirmation(
         workbook=str(workbook), digest="", confirmed_by="(not confirmed)", confirmed_at="",
@@ -194,10 +210,12 @@ def write_project_report(
     )  # fmt: skip
     created = created_counts(state)
     if rollback and not any(created.values()):  # the ID map is emptied by the rollback
-        created = dict(rollback.get("deleted") or {})
+        created = in_load_order(rollback.get("deleted") or {})
+    diffs = diffs or {}
     return write_run_report(
         root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary, state,
-        resolution, links, status, _check(state, "sample"), _check(state, "full"),
+        resolution, links, rollback_status(rollback),
+        diffs.get("sample") or _check(state, "sample"), diffs.get("full") or _check(state, "full"),
         _last_summary(state, {"delta"}), rollback, created,
     )  # fmt: skip
 

@@ -158,9 +158,8 @@ def require_clean_sample(state: StateStore) -> dict[str, Any]:
 
 async def read_back(pd: PipedriveClient, kind: str, pd_id: int) -> dict[str, Any] | None:
     """The record as Pipedrive holds it now, or None when it is gone."""
-    version = "v1" if kind in {"notes", "files"} else "v2"
     try:
-        data = (await pd.request("GET", f"/{version}/{kind}/{pd_id}"))["data"]
+        data = await pd.get(kind, pd_id)
     except NotFound:
         return None
     return data if isinstance(data, dict) else None

@@ -18,6 +18,7 @@ from flitstack.engine.migration import pick_covering
 from flitstack.engine.records import ENGINE_FIELDS, norm_name
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import Workbook
+from flitstack.pipedrive.client import V1_KINDS
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.plans import PLAN_BURST, check_plan, daily_budget, requests_per_second
 from flitstack.reporting import private_dir, write_html, write_json
@@ -35,7 +36,6 @@ SETUP_PASSES = 4
 GOVERNOR_EFFICIENCY = 0.9
 #: The Pipedrive kinds the engine writes, and whether Pipedrive serves them on v1 or v2.
 WRITTEN = ("organizations", "persons", "activities", "deals", "notes", "files")
-V1_KINDS = {"notes", "files"}
 
 
 @dataclass

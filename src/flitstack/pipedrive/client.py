@@ -41,6 +41,15 @@ KIND_OF = {"person": "persons", "organization": "organizations", "deal": "deals"
            "activity": "activities"}  # fmt: skip
 
 
+#: Objects Pipedrive serves only on v1; everything else the migration writes is on v2.
+V1_KINDS = frozenset({"notes", "files"})
+
+
+def record_path(kind: str, record_id: int) -> str:
+    """``/v2/persons/7`` or ``/v1/notes/7``: where one record lives."""
+    return f"/{'v1' if kind in V1_KINDS else 'v2'}/{kind}/{record_id}"
+
+
 class PipedriveClient:
     """One account, one token. Use as ``async with PipedriveClient(root, token) as pd:``."""
 
@@ -155,7 +164,7 @@ class PipedriveClient:
         return data
 
     async def get(self, kind: str, record_id: int) -> dict[str, Any]:
-        data: dict[str, Any] = (await self.request("GET", f"/v2/{kind}/{record_id}"))["data"]
+        data: dict[str, Any] = (await self.request("GET", record_path(kind, record_id)))["data"]
         return data
 
     async def patch(self, kind: str, record_id: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -165,9 +174,8 @@ class PipedriveClient:
 
     async def delete(self, kind: str, record_id: int) -> bool:
         """Delete; False when it was already gone."""
-        version = "v1" if kind in {"notes", "files"} else "v2"
         try:
-            await self.request("DELETE", f"/{version}/{kind}/{record_id}")
+            await self.request("DELETE", record_path(kind, record_id))
         except NotFound:
             return False
         return True

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from flitstack.source.reader import detect_encoding
+
 
 @dataclass
 class LaterEdits:
@@ -28,22 +30,12 @@ class LaterEdits:
     deleted: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _encoding(raw: bytes) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
-
-
 class _Rows:
     """A CSV file's rows; well-formed ones editable by column name, malformed ones kept as is."""
 
     def __init__(self, path: Path) -> None:
         raw = path.read_bytes()
-        self.path, self.encoding = path, _encoding(raw)
+        self.path, self.encoding = path, detect_encoding(lambda: io.BytesIO(raw))
         self.newline = "\r\n" if b"\r\n" in raw[:4096] else "\n"
         rows = list(csv.reader(io.StringIO(raw.decode(self.encoding), newline="")))
         self.header, self.rows = rows[0], rows[1:]
