@@ -52,6 +52,7 @@ def test_init_writes_a_commented_owner_only_file_that_loads(tmp_path: Path) -> N
         ("[pipedrive]\ncolour = 1\n", "unknown key 'colour'"),
         ("[sound]\nvolume = 11\n", "unknown section [sound]"),
         ('[practice]\ntimezone = "Mars/Olympus"\n', "timezone"),
+        ('[pipedrive]\nplan = "gold"\n', "unknown Pipedrive plan 'gold'"),
         ("[pipedrive\n", "not valid TOML"),
     ],
 )

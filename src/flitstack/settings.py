@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
 
+from flitstack.pipedrive.plans import check_plan
+
 
 class ToothNotation(StrEnum):
     UNIVERSAL = "universal"
@@ -59,6 +61,11 @@ class Settings(BaseModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from exc
         return value
+
+    @field_validator("plan")
+    @classmethod
+    def _known_plan(cls, value: str) -> str:
+        return check_plan(value)  # UnknownPlan is a ValueError: it names the plans there are
 
     @field_validator("region")
     @classmethod
