@@ -11,7 +11,7 @@ from rich.table import Table
 
 from flitstack.cli_engine import open_project
 from flitstack.mapping.confirm import confirm_workbook, read_confirmation
-from flitstack.mapping.propose import propose_map
+from flitstack.mapping.propose import RoleError, propose_map, set_role
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook, save_workbook
 from flitstack.reporting import write_html
 from flitstack.source.reader import ExportError
@@ -75,6 +75,27 @@ def confirm(
     console.print(
         f"Confirmed by {c.confirmed_by} at {c.confirmed_at} (digest {c.digest[:12]}); "
         f"{c.review_items} entries were marked for review."
+    )
+
+
+@map_app.command("set-role")
+def set_role_command(
+    file: str = typer.Argument(..., help="export file, e.g. appointments"),
+    column: str = typer.Argument(..., help="the header as the export spells it"),
+    role: str = typer.Argument(..., help="the MDC column it stands for, or 'none'"),
+    workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to edit"),
+) -> None:
+    """Say which MDC column a header stands for; its entry is rewritten from that rule."""
+    try:
+        wb = load_workbook(workbook)
+        entry = set_role(wb, file, column, None if role.casefold() == "none" else role)
+    except (WorkbookError, RoleError) as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    save_workbook(wb, workbook)
+    write_workbook_html(wb, workbook)
+    console.print(
+        f"{escape(file)}.{escape(column)} → {escape(entry.label)}. Confirm the map again."
     )
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import flitstack.transform
 from flitstack.settings import Settings, ToothNotation
 from flitstack.transform import PIPEDRIVE_LIMITS, TRANSFORMS, Outcome, TransformContext, apply
+from flitstack.transform.registry import OPTION_KEYS
 
 REQUIRED = {
     *("text", "name", "phone_e164", "email", "date", "datetime", "due_datetime", "duration"),
     *("money", "money_value", "int", "number", "bool_yes_no", "tooth", "cdt", "cdt_list"),
-    *("surfaces", "note_html", "picklist", "truncate", "none"),
+    *("surfaces", "note_html", "picklist", "truncate", "none", "interval_months"),
 }
 NULL_SPELLINGS = ["", "   ", "NULL", "null", "N/A", "none", "\t\n"]
 
@@ -31,6 +37,9 @@ CONTEXTS = [
         field_limit=20,
     ),
     TransformContext(options={"format": "rtf", "notation": "palmer"}, field_limit=0),
+    TransformContext(options={"past_only": True}, reference_date=date(2026, 11, 25)),
+    TransformContext(options={"past_only": "yes"}, reference_date=date(1, 1, 1)),
+    TransformContext(options={"past_only": "true"}, reference_date=date(9999, 12, 31)),
     # settings reject an unknown zone; transforms must still cope with one built around them
     TransformContext(
         settings=Settings.model_construct(timezone="Not/AZone"), options={"notation": "bogus"}
@@ -44,6 +53,11 @@ plausible = st.one_of(
     st.from_regex(r"\d{1,4}[-/]\d{1,2}[-/]\d{1,4}( \d{1,2}:\d{2}( ?[AP]M)?)?", fullmatch=True),
     st.from_regex(r"<[a-z]{1,6}( [a-z]{1,8}=['\"]?[^>]{0,10})?>[^<]{0,10}", fullmatch=True),
     st.from_regex(r"\{\\rtf1[^}]{0,30}\}", fullmatch=True),
+    st.from_regex(
+        r"[-+(]?[$€£]?\d{0,4}[.,]?\d{0,3} ?(h|hrs?|m|mins?|mos?|yrs?|wks?|USD|EUR)?-?",
+        fullmatch=True,
+    ),
+    st.from_regex(r"\d{1,2}/\d{1,2}/\d{2}( \d{1,2}:\d{2})?", fullmatch=True),
 )
 
 
@@ -71,6 +85,14 @@ def test_no_text_crashes_any_transform(name: str, raw: str | None, ctx: Transfor
 @pytest.mark.parametrize("raw", [None, *NULL_SPELLINGS])
 def test_null_spellings_are_empty_and_ok(name: str, raw: str | None) -> None:
     assert apply(name, raw, TransformContext()) == Outcome(None, True)
+
+
+def test_option_keys_list_every_option_a_transform_reads() -> None:
+    package = Path(flitstack.transform.__file__).parent
+    source = "".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))
+    read = set(re.findall(r"ctx\.options\.get\(\"([a-z_]+)\"", source))
+    assert read and read <= OPTION_KEYS
+    assert "past_only" in read
 
 
 def test_unknown_transform_fails_with_reason() -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import hashlib
-import io
 import logging
 import mimetypes
 from collections import Counter
@@ -28,15 +26,18 @@ from flitstack.engine.records import (
     Setup,
     group_by,
     norm_name,
+    role_order,
     row_hash,
 )
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.mapping.confirm import require_confirmed
+from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
+from flitstack.reporting import csv_text
 from flitstack.settings import DuplicatePolicy, Settings
 from flitstack.source.reader import Export, Reject, Row, open_export
 
@@ -176,6 +177,7 @@ class Migration:
         self.concurrency = concurrency
         self.progress = progress or (lambda step, done, total: None)
         self.wb: Workbook = load_workbook(workbook_path)
+        self.bindings = Bindings.from_workbook(self.wb)
         self.setup_state = Setup()
         self.run_id = 0
         self.seen: set[str] = set()  # keys this run produced, to find what disappeared
@@ -440,7 +442,7 @@ class Migration:
         s.fallback_user = by_email.get((fallback or "").casefold(), int(me["id"]))
         s.activity_types = {t["key_string"] for t in await self.pd.activity_types()}
         self.resolution = []
-        with open_export(self.export_path) as export:
+        with open_export(self.export_path, self.bindings) as export:
             for row in export.read("providers") if export.has("providers") else []:
                 if not isinstance(row, Row):
                     continue
@@ -544,7 +546,7 @@ class Migration:
         self.seen = set()
         await self.setup()
         summary = LoadSummary()
-        with open_export(self.export_path) as export:
+        with open_export(self.export_path, self.bindings) as export:
             rows = self.read(export, summary)
             if not sample:
                 self.forecast_budget(rows)
@@ -595,7 +597,7 @@ class Migration:
         delta = self.following = DeltaSummary()
         summary = LoadSummary()
         try:
-            with open_export(new_export) as export:
+            with open_export(new_export, self.bindings) as export:
                 rows = self.read(export, summary)
                 self._classify(rows, delta)
                 delta.load = await self._load(export, rows, summary, None)
@@ -662,7 +664,7 @@ class Migration:
         for c in b.cols("patients"):
             skip_values |= set(c.options.get("skip_values") or [])
             if c.options.get("skip_values"):
-                status_col = c.column
+                status_col = c.key
         chosen: set[str | None] = {p.source_id for p in patients}
         if sample:
             chosen = self.pick_sample(rows, sample)
@@ -1068,15 +1070,12 @@ class Migration:
                 summary.migrated["documents"] += 1
         for pid, items in ledger.items():
             key = f"ledger_entries:{pid}"
-            buf = io.StringIO()
-            writer = csv.writer(buf)
-            header = list(items[0].raw)
-            writer.writerow(header)
-            for r in items:
-                writer.writerow([r.raw.get(h, "") for h in header])
+            # the MDC format's names in its order, so any export's ledger reads the same
+            header = sorted(items[0].raw, key=lambda k: role_order("ledger_entries", k))
+            text = csv_text(header, ([r.raw.get(h, "") for h in header] for r in items))
             name = f"mdc-ledger-{pid}.csv"
             file_jobs.append(
-                lambda key=key, pid=pid, name=name, data=buf.getvalue().encode(): self.ensure(
+                lambda key=key, pid=pid, name=name, data=text.encode(): self.ensure(
                     "files",
                     key,
                     {},

@@ -17,6 +17,7 @@ from flitstack.mapping.known import LOCATION_TYPE_FIELD, SOURCE_ID_FIELD
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
 from flitstack.source.reader import Row
+from flitstack.source.schema import FILES
 from flitstack.transform import Outcome, TransformContext, apply
 from flitstack.transform.notes import note_to_html
 
@@ -66,6 +67,14 @@ class Setup:
         return field_key
 
 
+def role_order(file: str, key: str) -> tuple[int, str]:
+    """Where a role stands in the MDC format's layout (columns it does not know come last,
+    by name)."""
+    spec = FILES.get(file)
+    names = spec.column_names if spec else ()
+    return (names.index(key), "") if key in names else (len(names), key)
+
+
 def row_hash(row: Row) -> str:
     return hashlib.sha256(json.dumps(row.raw, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -92,13 +101,15 @@ class Builder:
 
     # --- column helpers --------------------------------------------------------------------
     def cols(self, file: str, **match: Any) -> list[ColumnMap]:
+        """Mapped columns of a file in the MDC format's column order (never the export's own
+        header order, so a reordered export builds the very same records)."""
         out = []
         for c in self.wb.for_file(file):
             if not c.migrate:
                 continue
             if all(getattr(c, k) == v for k, v in match.items()):
                 out.append(c)
-        return out
+        return sorted(out, key=lambda c: role_order(file, c.key))
 
     def col(self, file: str, field_role: str) -> ColumnMap | None:
         found = self.cols(file, field=field_role)
@@ -106,7 +117,7 @@ class Builder:
 
     def raw(self, row: Row, file: str, field_role: str) -> str | None:
         c = self.col(file, field_role)
-        return row.raw.get(c.column) if c else None
+        return row.raw.get(c.key) if c else None
 
     def tx(self, c: ColumnMap, row: Row, file: str, sid: str) -> Outcome:
         options = dict(c.options)
@@ -116,7 +127,7 @@ class Builder:
             c.custom.field_type if c.custom else ""
         )
         ctx = TransformContext(settings=self.settings, options=options, field_limit=limit)
-        out = apply(c.transform, row.raw.get(c.column), ctx)
+        out = apply(c.transform, row.raw.get(c.key), ctx)
         if not out.ok:
             self.problems.append(
                 Problem(file, sid, row.line, c.column, "flagged", f"{out.reason}; left empty")
@@ -180,9 +191,9 @@ class Builder:
             if c.options.get("ordinal") or c.options.get("item"):
                 continue
             if c.transform == "provider_name":
-                value: Any = self.provider_name(row.raw.get(c.column))
+                value: Any = self.provider_name(row.raw.get(c.key))
             elif c.transform == "location_name":
-                value = self.location_name(row.raw.get(c.column))
+                value = self.location_name(row.raw.get(c.key))
             else:
                 out = self.tx(c, row, file, sid)
                 value = out.value if out.ok else None
@@ -196,7 +207,7 @@ class Builder:
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "owner_id": self.setup.fallback_user}
         parts = sorted(self.cols(file, field="address"), key=lambda c: c.options.get("part", 0))
-        address = joined_address(row, [c.column for c in parts])
+        address = joined_address(row, [c.key for c in parts])
         if address:
             body["address"] = {"value": address}
         self.generic_customs(body, file, row, key, "organization")
@@ -231,7 +242,7 @@ class Builder:
                 phones.append({"value": out.value, "primary": not phones, "label": label})
         body["phones"] = phones
         owner_col = self.col(file, "owner_id")
-        body["owner_id"] = self.owner(row.raw.get(owner_col.column) if owner_col else None)
+        body["owner_id"] = self.owner(row.raw.get(owner_col.key) if owner_col else None)
         added = self.col(file, "add_time")
         if added is not None:
             out = self.tx(added, row, file, sid)
@@ -240,7 +251,7 @@ class Builder:
         address_parts = sorted(
             self.cols(file, field="address_text"), key=lambda c: c.options.get("part", 0)
         )
-        address = joined_address(row, [c.column for c in address_parts])
+        address = joined_address(row, [c.key for c in address_parts])
         if address_parts and address and address_parts[0].custom is not None:
             self.put_custom(body, "person", address_parts[0].custom.name, address[:255])
         self.generic_customs(body, file, row, sid, "person")
@@ -293,7 +304,7 @@ class Builder:
 
     def _col_name(self, file: str, role: str) -> str:
         c = self.col(file, role)
-        return c.column if c else role
+        return c.key if c else role
 
     def recall_extras(self, rows: list[Row]) -> tuple[dict[tuple[str, str], Any], Row | None]:
         """Many recalls → the next due one's fields; and the row of the last recall visit."""
@@ -312,7 +323,7 @@ class Builder:
         def due(r: Row) -> str:
             if due_col is None:
                 return "9999"
-            out = apply("date", r.raw.get(due_col.column), TransformContext())
+            out = apply("date", r.raw.get(due_col.key), TransformContext())
             return str(out.value or "9999")
 
         if active:
@@ -392,9 +403,9 @@ class Builder:
             body["location"] = {"value": loc}
         lines = []
         for c in self.cols(file, field="note_line"):
-            label = c.options.get("label") or c.column
+            label = c.options.get("label") or c.key
             if c.transform == "provider_name":
-                value = self.provider_name(row.raw.get(c.column))
+                value = self.provider_name(row.raw.get(c.key))
             else:
                 value = self.tx(c, row, file, sid).value
             if value:

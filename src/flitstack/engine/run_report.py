@@ -7,7 +7,6 @@ step reports written beside it, so the page can be rebuilt at any time with
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import Counter
@@ -20,7 +19,7 @@ from flitstack.engine.migration import LOAD_ORDER
 from flitstack.engine.reports import write_audit_log
 from flitstack.engine.state import StateStore
 from flitstack.mapping.confirm import Confirmation, read_confirmation
-from flitstack.reporting import write_csv, write_html
+from flitstack.reporting import read_csv, write_csv, write_html
 
 
 def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str, Any]:
@@ -193,8 +192,7 @@ def write_project_report(
     summary.setdefault("unaccounted", {})
     resolution: list[dict[str, str]] = []
     if (reports / "provider-resolution.csv").exists():
-        with (reports / "provider-resolution.csv").open(newline="", encoding="utf-8") as handle:
-            resolution = list(csv.DictReader(handle))
+        resolution = read_csv(reports / "provider-resolution.csv")
     rollback = None
     if (reports / "rollback.json").exists():
         rollback = json.loads((reports / "rollback.json").read_text(encoding="utf-8"))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flitstack.mapping.workbook import load_workbook, workbook_digest
+from flitstack.mapping.validate import load_valid_workbook
+from flitstack.mapping.workbook import workbook_digest
 from flitstack.reporting import write_private
 
 
@@ -34,8 +35,12 @@ def confirmation_path(workbook: Path) -> Path:
 
 
 def confirm_workbook(workbook: Path, who: str | None = None) -> Confirmation:
-    """Record that ``who`` confirmed the workbook as it is now (its digest)."""
-    wb = load_workbook(workbook)
+    """Record that ``who`` confirmed the workbook as it is now (its digest).
+
+    A workbook naming unknown transforms, targets, fields, options, stages or columns is refused
+    with every problem listed (``WorkbookValidationError``) and nothing is written.
+    """
+    wb = load_valid_workbook(workbook)
     confirmation = Confirmation(
         workbook=str(workbook),
         digest=workbook_digest(wb),

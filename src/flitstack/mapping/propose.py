@@ -14,6 +14,7 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from flitstack.mapping.known import (
+    EXTRA_SYNONYMS,
     FILE_TARGET,
     OBJECTS,
     PIPELINES,
@@ -64,8 +65,23 @@ _ABBREVIATIONS = {
     "prov": "provider",
     "appt": "appointment",
     "amt": "amount",
+    "tx": "treatment",
+    "doc": "document",
+    "docs": "documents",
+    "hyg": "hygienist",
+    "rdh": "hygienist",
+    "op": "operatory",
+    "trans": "transaction",
+    "abbr": "abbreviation",
+    "tz": "time zone",
+    "dr": "doctor",
+    "ref": "referral",
 }
+#: Spellings of "the identifier of": ``Patient #``, ``Patient No``, ``Patient Number``.
+_ID_WORDS = {"number": "id", "id": "id"}
 #: Words that name the file's own subject and add nothing to a column name ("Plan Title").
+#: Files whose records take no custom fields but carry a note an unknown column can go into.
+NOTE_LINE_FILES = {"appointments": "activity"}
 _FILLER = {"the", "of", "patient", "plan", "treatment", "appointment", "case", "lab"}
 
 
@@ -81,6 +97,14 @@ def normalise_name(name: str, drop_filler: bool = True) -> str:
     return " ".join(kept)
 
 
+def _id_spelling(normalised: str) -> str:
+    """``"patient number"`` → ``"patient id"``, so ``Patient #`` meets ``PatientID``."""
+    words = normalised.split()
+    if words and words[-1] in _ID_WORDS:
+        words[-1] = "id"
+    return " ".join(words)
+
+
 def _auto_synonyms(canonical: str) -> tuple[str, ...]:
     """``PatientID`` is also called ``Patient``; ``TreatmentPlanID`` also ``Plan``."""
     if canonical.endswith("ID") and len(canonical) > 2:
@@ -92,14 +116,23 @@ def _auto_synonyms(canonical: str) -> tuple[str, ...]:
 def _name_score(column: str, canonical: str, synonyms: Iterable[str]) -> float:
     """0..1 similarity of a header to a known column's name and synonyms."""
     best = 0.0
+    auto = set(_auto_synonyms(canonical))
     for drop in (True, False):
-        probe = normalise_name(column, drop)
-        for candidate in (canonical, *synonyms, *_auto_synonyms(canonical)):
-            target = normalise_name(candidate, drop)
-            if probe == target:
-                return 1.0
-            score = max(fuzz.ratio(probe, target), fuzz.token_sort_ratio(probe, target)) / 100
-            best = max(best, score)
+        plain = normalise_name(column, drop)
+        for probe in dict.fromkeys((plain, _id_spelling(plain))):
+            if drop and probe in {"id", ""}:
+                continue  # "Pt #" without its subject says nothing: compare whole names only
+            for candidate in (canonical, *synonyms, *auto):
+                target = _id_spelling(normalise_name(candidate, drop))
+                if drop and target in {"id", ""}:
+                    continue
+                if probe == target:
+                    # a bare stem ("Carrier" for CarrierID) is weaker than a real name
+                    exact = 0.85 if candidate in auto and candidate not in synonyms else 1.0
+                    best = max(best, exact)
+                    continue
+                score = max(fuzz.ratio(probe, target), fuzz.token_sort_ratio(probe, target))
+                best = max(best, min(score / 100, 0.97))
     return best
 
 
@@ -110,8 +143,29 @@ def _dominant_type(profile: ColumnProfile) -> tuple[str, float]:
     return kind, share
 
 
+#: Value types an identifier (own or referenced) is never made of.
+_NOT_IDS = {"date", "datetime", "money", "decimal", "email", "phone", "long_text", "boolean",
+            "cdt", "cdt_list", "url"}  # fmt: skip
+#: Kinds whose values are words, not bare numbers.
+_WORDY = {Kind.NAME, Kind.ENUM, Kind.LONG_TEXT, Kind.EMAIL}
+
+
 def _type_fit(profile: ColumnProfile, kind: Kind) -> float:
     """+ when the values look like the known column's kind, − when they clearly do not."""
+    if profile.non_null == 0:
+        return 0.0
+    kind_of, share = _dominant_type(profile)
+    if kind in (Kind.ID, Kind.REF):
+        if kind_of in _NOT_IDS and share >= 0.5:
+            return -0.5
+        if kind is Kind.ID:
+            unique = profile.cardinality >= profile.non_null * (
+                0.95 if profile.cardinality_capped else 1.0
+            )
+            return 0.1 if unique else -0.4
+        return 0.0
+    if kind in _WORDY and kind_of == "int" and share >= 0.9:
+        return -0.4  # numbers where words belong: an ID column, not a name or a status
     expected = KIND_TYPES.get(kind)
     if expected is None or profile.non_null == 0:
         return 0.0
@@ -130,10 +184,13 @@ class _Candidate:
     why: str
 
 
-def _column_map(file: str, column: str, rule: Rule, confidence: float, reason: str) -> ColumnMap:
+def _column_map(
+    file: str, column: str, role: str, rule: Rule, confidence: float, reason: str
+) -> ColumnMap:
     return ColumnMap(
         file=file,
         column=column,
+        role=role,
         migrate=rule.target is not None,
         target=rule.target,
         field=rule.field,
@@ -146,14 +203,12 @@ def _column_map(file: str, column: str, rule: Rule, confidence: float, reason: s
     )
 
 
-def _best_known(file: str, profile: ColumnProfile, taken: set[str]) -> _Candidate | None:
-    spec = FILES[file]
-    best: _Candidate | None = None
-    for col in spec.columns:
-        if col.name in taken:
-            continue
+def _candidates(file: str, profile: ColumnProfile) -> list[_Candidate]:
+    """Every known column of the file this header could stand for, best first."""
+    out: list[_Candidate] = []
+    for col in FILES[file].columns:
         rule = RULES.get((file, col.name))
-        synonyms = rule.synonyms if rule else ()
+        synonyms = (*(rule.synonyms if rule else ()), *EXTRA_SYNONYMS.get((file, col.name), ()))
         name = _name_score(profile.column, col.name, synonyms)
         fit = _type_fit(profile, col.kind)
         score = min(1.0, name + fit) if name >= 0.6 else name + fit
@@ -162,9 +217,8 @@ def _best_known(file: str, profile: ColumnProfile, taken: set[str]) -> _Candidat
             why += f"; values look like {col.kind.value}"
         elif fit < 0:
             why += f"; but values do not look like {col.kind.value}"
-        if best is None or score > best.score:
-            best = _Candidate(col.name, score, why)
-    return best
+        out.append(_Candidate(col.name, score, why))
+    return sorted(out, key=lambda c: -c.score)
 
 
 def _by_values(file: str, profile: ColumnProfile, taken: set[str]) -> _Candidate | None:
@@ -186,6 +240,22 @@ def _by_values(file: str, profile: ColumnProfile, taken: set[str]) -> _Candidate
 def _custom_for_unknown(file: str, profile: ColumnProfile) -> ColumnMap:
     """An extra column nobody told us about: a custom field of the closest Pipedrive type."""
     target = FILE_TARGET.get(file) if file in FILES else None
+    if target is None and file in NOTE_LINE_FILES and profile.non_null:
+        return ColumnMap(
+            file=file,
+            column=profile.column,
+            migrate=True,
+            target=NOTE_LINE_FILES[file],
+            field="note_line",
+            transform="text",
+            options={"label": profile.column.strip()},
+            confidence=0.6,
+            review=True,
+            reason=(
+                f"unknown column; a {NOTE_LINE_FILES[file]} takes no custom fields: kept as a "
+                f"line '{profile.column.strip()}: …' of its note"
+            ),
+        )
     if target is None:
         where = (
             "this file has no record of its own in Pipedrive"
@@ -259,23 +329,32 @@ def propose_file(file: str, profiles: list[ColumnProfile]) -> list[ColumnMap]:
     for p in profiles:
         rule = RULES.get((file, p.column))
         if rule is not None:
-            maps[p.column] = _column_map(file, p.column, rule, 1.0, rule.reason)
+            maps[p.column] = _column_map(file, p.column, p.column, rule, 1.0, rule.reason)
             taken.add(p.column)
     pending = [p for p in profiles if p.column not in maps]
-    # Greedy by best score so the clearest renamed column claims its known column first.
-    scored = []
-    for p in pending:
-        cand = _best_known(file, p, taken)
-        if cand is not None:
-            scored.append((cand.score, p, cand))
-    for _, p, _ in sorted(scored, key=lambda t: -t[0]):
-        cand = _best_known(file, p, taken)
-        if cand is None or cand.score < 0.6:
+    # One assignment for the whole file: the strongest (header, known column) pair first, so
+    # the clearest renamed column claims its known column and a weaker one cannot take it.
+    ranked = {p.column: _candidates(file, p) for p in pending}
+    pairs = sorted(
+        ((c.score, i, p, c) for i, p in enumerate(pending) for c in ranked[p.column]),
+        key=lambda t: (-t[0], t[1]),
+    )
+    for score, _, p, cand in pairs:
+        if score < 0.6 or p.column in maps or cand.column in taken:
             continue
         rule = RULES[(file, cand.column)]
+        rivals = [r for r in ranked[p.column] if r.column != cand.column and r.column not in taken]
+        confidence = min(score, 0.98)
         reason = f"renamed {cand.column}? {cand.why} → {rule.reason}"
-        maps[p.column] = _column_map(file, p.column, rule, min(cand.score, 0.98), reason)
-        maps[p.column].options["known_as"] = cand.column
+        review_why = ""
+        if rivals and rivals[0].score >= score - 0.08:
+            review_why = f"could also be {rivals[0].column} ({rivals[0].score:.0%})"
+        elif confidence < 0.9:
+            review_why = f"renamed column placed at {confidence:.0%} confidence"
+        maps[p.column] = _column_map(file, p.column, cand.column, rule, confidence, reason)
+        if review_why:
+            maps[p.column].review = True
+            maps[p.column].reason = f"REVIEW: {review_why}. {reason}"
         taken.add(cand.column)
     for p in profiles:
         if p.column in maps:
@@ -284,9 +363,8 @@ def propose_file(file: str, profiles: list[ColumnProfile]) -> list[ColumnMap]:
         if cand is not None:
             rule = RULES[(file, cand.column)]
             maps[p.column] = _column_map(
-                file, p.column, rule, cand.score, f"{cand.why} → {rule.reason}"
+                file, p.column, cand.column, rule, cand.score, f"{cand.why} → {rule.reason}"
             )
-            maps[p.column].options["known_as"] = cand.column
             taken.add(cand.column)
         else:
             maps[p.column] = _custom_for_unknown(file, p)
@@ -307,6 +385,7 @@ def propose_from_profiles(
     columns: list[ColumnMap] = []
     for file, file_profiles in by_file.items():
         columns.extend(propose_file(file, sorted(file_profiles, key=lambda p: p.position)))
+    _keep_new_fields_apart(columns, custom_properties or [])
     return Workbook(
         export=export,
         settings=settings.model_dump(mode="json", exclude={"base_url"}),
@@ -316,6 +395,23 @@ def propose_from_profiles(
         columns=columns,
         custom_properties=custom_properties or [],
     )
+
+
+def _keep_new_fields_apart(columns: list[ColumnMap], properties: list[CustomField]) -> None:
+    """A field made for an unknown column never shares a name with another field of its object
+    (a practice property "Chair Preference" and an extra column "Chair Preference" stay two)."""
+    used = {("person", p.name) for p in properties}
+    used |= {(c.target, c.custom.name) for c in columns if c.custom and c.role is not None}
+    for c in columns:
+        if c.custom is None or c.role is not None or not c.migrate:
+            continue
+        base, n = c.custom.name.removesuffix("__c"), 1
+        while (c.target, c.custom.name) in used:
+            n += 1
+            c.custom.name = f"{base}_{n}__c"
+        if n > 1:
+            c.reason += f" (named {c.custom.name}: {base}__c already holds other data)"
+        used.add((c.target, c.custom.name))
 
 
 _PROPERTY_TYPES = {
@@ -366,3 +462,41 @@ def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook
         report = audit_export(export, settings)
         props = property_fields(export)
     return propose_from_profiles(report.profiles, settings, props, export=str(export_path))
+
+
+class RoleError(ValueError):
+    """A role that the file does not have (the message lists the ones it has)."""
+
+
+def set_role(wb: Workbook, file: str, column: str, role: str | None) -> ColumnMap:
+    """Say which MDC column ``file.column`` stands for: the entry is rewritten from that
+    column's rule (target, field, transform, options), as if the header had been spelled so.
+
+    ``role=None`` makes it a column the format does not know (not migrated until decided).
+    A column that held the role before loses it, so no role is played twice.
+    """
+    entry = wb.column_map(file, column)
+    if entry is None:
+        known = ", ".join(c.column for c in wb.for_file(file)) or "none"
+        raise RoleError(f"{file}.{column}: no such column in the workbook (columns: {known})")
+    index = wb.columns.index(entry)
+    if role is None:
+        wb.columns[index] = ColumnMap(
+            file=file, column=column, migrate=False, transform="none", review=False,
+            reason="not an MDC column (set by hand): not migrated",
+        )  # fmt: skip
+        return wb.columns[index]
+    rule = RULES.get((file, role))
+    if rule is None:
+        roles = ", ".join(c.name for c in FILES[file].columns) if file in FILES else "none"
+        raise RoleError(f"{file}.{column}: {role!r} is not a column of {file} (roles: {roles})")
+    for i, other in enumerate(wb.columns):
+        if other.file == file and other.key == role and other.column != column:
+            wb.columns[i] = ColumnMap(
+                file=file, column=other.column, migrate=False, transform="none", review=True,
+                reason=f"was placed as {role}, which {column!r} now plays: decide by hand",
+            )  # fmt: skip
+    wb.columns[index] = _column_map(
+        file, column, role, rule, 1.0, f"set by hand as {role} → {rule.reason}"
+    )
+    return wb.columns[index]

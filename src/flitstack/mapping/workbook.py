@@ -41,7 +41,10 @@ class CustomField(BaseModel):
 
 class ColumnMap(BaseModel):
     file: str
-    column: str
+    column: str  # the header exactly as the export has it
+    #: the MDC column this one stands for (its role in the schema), whatever its header says;
+    #: None for a column the MDC format does not know (it keeps its own header)
+    role: str | None = None
     migrate: bool = True
     target: str | None = None
     field: str | None = None  # standard Pipedrive field key
@@ -51,6 +54,11 @@ class ColumnMap(BaseModel):
     confidence: float = 1.0
     review: bool = False
     reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """The name a row read through the map holds this column's value under."""
+        return self.role or str(self.options.get("known_as") or "") or self.column
 
     @property
     def label(self) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,16 @@ from flitstack.source.schema import NULL_SPELLINGS, Column, FileSpec, Kind, spec
 csv.field_size_limit(16 * 1024 * 1024)
 
 _CHUNK = 1 << 20
+
+
+class HeaderBinding(Protocol):
+    """One file's headers → the role names its rows are keyed by (see mapping.roles)."""
+
+    def name_for(self, header: str, position: int) -> str: ...
+
+
+class BindingSource(Protocol):
+    def for_file(self, file: str) -> HeaderBinding | None: ...
 
 
 class ExportError(Exception):
@@ -249,8 +259,11 @@ def detect_encoding(open_binary: Callable[[], IO[bytes]]) -> str:
 class Export:
     """An MDC export: a folder, or a .zip holding one (optionally under one top-level folder)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bindings: BindingSource | None = None) -> None:
         self.path = path
+        #: which header plays which role (from the map); without it headers are matched to the
+        #: MDC format's names ignoring case and spaces, and anything else keeps its header
+        self.bindings = bindings
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
@@ -381,9 +394,10 @@ class Export:
             return
         stats.encoding = self._encoding(member)
         spec = spec_for(stem)
+        binding = self.bindings.for_file(stem) if self.bindings is not None else None
         with self._open_binary(member) as raw:
             text = io.TextIOWrapper(raw, encoding=stats.encoding, errors="replace", newline="")
-            yield from _read_rows(stem, spec, text, stats)
+            yield from _read_rows(stem, spec, text, stats, binding)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -396,19 +410,28 @@ class Export:
         self.close()
 
 
-def open_export(path: str | Path) -> Export:
-    """Open an export folder or .zip; raises :class:`ExportError` naming the path if unreadable."""
-    return Export(Path(path))
+def open_export(path: str | Path, bindings: BindingSource | None = None) -> Export:
+    """Open an export folder or .zip; raises :class:`ExportError` naming the path if unreadable.
+
+    With ``bindings`` (from the map) rows come out keyed by role whatever the headers say.
+    """
+    return Export(Path(path), bindings)
 
 
-def _header_map(stem: str, header: list[str], spec: FileSpec | None) -> list[str]:
-    """Canonical column names for a header: known columns matched ignoring case and spaces."""
+def _header_map(
+    stem: str, header: list[str], spec: FileSpec | None, binding: HeaderBinding | None = None
+) -> list[str]:
+    """The name each column's values are kept under: its role when the map binds it, else the
+    format's name matched ignoring case and spaces, else the header itself."""
     names: list[str] = []
     seen: set[str] = set()
     known = {"".join(c.name.split()).casefold(): c.name for c in spec.columns} if spec else {}
     for position, raw_name in enumerate(header):
         clean = raw_name.strip()
-        name = known.get("".join(clean.split()).casefold(), clean) or f"column_{position + 1}"
+        if binding is not None:
+            name = binding.name_for(raw_name, position)
+        else:
+            name = known.get("".join(clean.split()).casefold(), clean) or f"column_{position + 1}"
         if name in seen:
             raise ExportError(f"{stem}.csv line 1: column {name!r} appears twice in the header")
         seen.add(name)
@@ -417,7 +440,11 @@ def _header_map(stem: str, header: list[str], spec: FileSpec | None) -> list[str
 
 
 def _read_rows(
-    stem: str, spec: FileSpec | None, text: IO[str], stats: ReadStats
+    stem: str,
+    spec: FileSpec | None,
+    text: IO[str],
+    stats: ReadStats,
+    binding: HeaderBinding | None = None,
 ) -> Iterator[Row | Reject]:
     reader = csv.reader(text, strict=True)
     try:
@@ -426,7 +453,7 @@ def _read_rows(
         return
     except csv.Error as exc:
         raise ExportError(f"{stem}.csv line 1: unreadable header: {exc}") from exc
-    names = _header_map(stem, header, spec)
+    names = _header_map(stem, header, spec, binding)
     width = len(names)
     columns = [spec.column(n) if spec else None for n in names]
     parsers = [_parser_for(c) if c else None for c in columns]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,11 +44,16 @@ def flagged(value: Any, flag: str, reason: str) -> Outcome:
 
 @dataclass(frozen=True)
 class TransformContext:
-    """Settings and the column map's options, the only inputs a transform has besides the text."""
+    """Settings and the column map's options, the only inputs a transform has besides the text.
+
+    ``reference_date`` is the day the export was taken: two-digit years and ``past_only`` dates
+    are judged against it (``None``: today in the practice's time zone).
+    """
 
     settings: Settings = field(default_factory=Settings)
     options: dict[str, Any] = field(default_factory=dict)
     field_limit: int | None = None
+    reference_date: datetime.date | None = None
 
 
 Transform = Callable[[str | None, TransformContext], Outcome]

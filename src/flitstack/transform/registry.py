@@ -10,6 +10,7 @@ from flitstack.transform.cdt import cdt, cdt_list, surfaces
 from flitstack.transform.choices import bool_yes_no, picklist
 from flitstack.transform.dates import date, datetime_utc, due_datetime, duration
 from flitstack.transform.emails import email
+from flitstack.transform.intervals import interval_months
 from flitstack.transform.money import money, money_value
 from flitstack.transform.notes import note_html
 from flitstack.transform.numbers import integer, number
@@ -33,6 +34,11 @@ PIPEDRIVE_LIMITS: dict[str, int] = {
     "note": 100_000,
 }
 
+#: Every key a transform reads from ``ctx.options`` (the mapping workbook's column options).
+OPTION_KEYS: frozenset[str] = frozenset(
+    {"options", "region", "currency", "notation", "timezone", "format", "past_only"}
+)
+
 TRANSFORMS: dict[str, Transform] = {
     "text": text,
     "name": name,
@@ -44,6 +50,7 @@ TRANSFORMS: dict[str, Transform] = {
     "datetime": datetime_utc,
     "due_datetime": due_datetime,
     "duration": duration,
+    "interval_months": interval_months,
     "money": money,
     "money_value": money_value,
     "int": integer,
