@@ -23,7 +23,8 @@ RENAMES: dict[str, dict[str, str]] = {
         "WorkPhone": "Work Tel", "Address1": "Street Address", "Address2": "Address Line 2",
         "City": "CITY", "State": "St", "Zip": "ZIP Code", "Country": "country",
         "Status": "Patient Status", "GuarantorID": "Guarantor #",
-        "PrimaryProviderID": "Primary Dentist", "HygienistID": "Hyg", "HomeLocationID": "Home Office",
+        "PrimaryProviderID": "Primary Dentist", "HygienistID": "Hyg",
+        "HomeLocationID": "Home Office",
         "FirstVisitDate": "first_visit", "MarketingOptIn": "Marketing Opt In",
         "CreatedAt": "Date Added", "ModifiedAt": "last_modified",
     },
@@ -33,7 +34,9 @@ RENAMES: dict[str, dict[str, str]] = {
         "LocationID": "Location #",
     },
     "locations": {"LocationID": "Location #", "Name": "Office Name", "TimeZone": "tz"},
-    "insurance_carriers": {"CarrierID": "Carrier #", "CarrierName": "Carrier", "PayerID": "Payer #"},
+    "insurance_carriers": {
+        "CarrierID": "Carrier #", "CarrierName": "Carrier", "PayerID": "Payer #",
+    },
     "patient_insurance": {
         "PatientInsuranceID": "Coverage ID", "PatientID": "Pt #", "CarrierID": "Carrier #",
         "Ordinal": "ordinal", "SubscriberID": "Subscriber #", "GroupNumber": "Group #",

@@ -400,7 +400,7 @@ def propose_from_profiles(
 def _keep_new_fields_apart(columns: list[ColumnMap], properties: list[CustomField]) -> None:
     """A field made for an unknown column never shares a name with another field of its object
     (a practice property "Chair Preference" and an extra column "Chair Preference" stay two)."""
-    used = {("person", p.name) for p in properties}
+    used: set[tuple[str | None, str]] = {("person", p.name) for p in properties}
     used |= {(c.target, c.custom.name) for c in columns if c.custom and c.role is not None}
     for c in columns:
         if c.custom is None or c.role is not None or not c.migrate:
