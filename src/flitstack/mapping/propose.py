@@ -359,13 +359,14 @@ def propose_file(file: str, profiles: list[ColumnProfile]) -> list[ColumnMap]:
     for p in profiles:
         if p.column in maps:
             continue
-        cand = _by_values(file, p, taken)
-        if cand is not None:
-            rule = RULES[(file, cand.column)]
+        by_values = _by_values(file, p, taken)
+        if by_values is not None:
+            rule = RULES[(file, by_values.column)]
+            why = f"REVIEW: placed by its values only. {by_values.why} → {rule.reason}"
             maps[p.column] = _column_map(
-                file, p.column, cand.column, rule, cand.score, f"{cand.why} → {rule.reason}"
+                file, p.column, by_values.column, rule, by_values.score, why
             )
-            taken.add(cand.column)
+            taken.add(by_values.column)
         else:
             maps[p.column] = _custom_for_unknown(file, p)
     return [maps[p.column] for p in profiles]
