@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flitstack.cli import app
+from flitstack.engine.state import StateStore
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.source.generator import generate_export
 from flitstack.source.later import make_later_export
@@ -53,6 +54,19 @@ def test_a_newcomer_follows_the_readme_from_init_to_rollback(
         assert "providers resolved" in step("setup", "export")
         assert "0 differ, 0 missing" in step("migrate", "export", "--sample", "3")
         assert "every source row is accounted for" in step("migrate", "export")
+        # read back against what was sent: clean; against the source files: the generated
+        # export's deliberate damage (invalid e-mails, missing documents…) is named, and the
+        # practice manager accepts each loss with a reason before verify calls the run clean
+        checked = step("verify", "export", code=1)
+        assert "0 differ, 0 missing" in checked
+        assert "not accepted" in checked.replace("\n", " ")
+        state = StateStore(tmp_path / "flitstack-state.sqlite")
+        losses = state.losses(state.last_check("full")["run_id"])  # type: ignore[index]
+        assert losses
+        for loss in losses:
+            where = [loss["file"]] + ([loss["column"]] if loss["column"] else [])
+            step("map", "accept-loss", *where, "--reason", "damaged in MDC, fixed by hand later")
+        step("map", "confirm", "--by", "Practice Manager")
         assert "0 differ, 0 missing" in step("verify", "export")
         assert "created 4, updated" in step("delta", "later")
         assert "writes →" in step("audit-log", "--out", "audit.jsonl")

@@ -175,8 +175,34 @@ def print_diff(report: DiffReport, html: Path) -> None:
     )
     for d in report.differences[:10]:
         console.print(
-            f"  {d.object} {d.pd_id} ({d.key}) {d.field}: expected {d.expected!r}, "
-            f"Pipedrive holds {d.actual!r}"
+            escape(
+                f"  {d.object} {d.pd_id} ({d.key}) {d.field}: expected {d.expected!r}, "
+                f"Pipedrive holds {d.actual!r}"
+            )
+        )
+    truth = report.truth
+    if truth is None:
+        return
+    checked = sum(c.non_empty for c in truth.columns)
+    lost = sum(c.lost for c in truth.columns)
+    blocking = truth.blocking()
+    colour = "green" if not blocking else "red"
+    console.print(
+        f"[{colour}]checked against the source files: {checked:,} non-empty values of "
+        f"{len(truth.columns)} mapped columns, {lost:,} did not arrive or are implausible; "
+        f"{len(blocking)} losses over 1% not accepted[/]"
+    )
+    for line in blocking:
+        console.print(f"  [red]{escape(line)}[/]")
+    for c in truth.columns:
+        if c.rate > 0.01 and c.accepted:
+            console.print(f"  [yellow]accepted: {escape(c.file)}.{escape(c.column)} "
+                          f"{c.lost}/{c.non_empty} ({escape(c.accepted)})[/]")  # fmt: skip
+    if blocking:
+        console.print(
+            "  Fix the map or the data, or accept a loss with a reason: "
+            '[bold]flitstack map accept-loss FILE [COLUMN] --reason "…"[/], then confirm '
+            "the map again."
         )
 
 
@@ -227,7 +253,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(m: Migration) -> tuple[LoadSummary, DiffReport | None]:
             if not sample and not skip_sample_gate:
-                require_clean_sample(m.state)
+                require_clean_sample(m.state, m.wb)
             summary = await m.migrate(sample or None, "sample" if sample else "migrate")
             if not sample:
                 return summary, None

@@ -12,7 +12,13 @@ from rich.table import Table
 from flitstack.cli_engine import open_project
 from flitstack.mapping.confirm import confirm_workbook, read_confirmation
 from flitstack.mapping.propose import RoleError, propose_map, set_role
-from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook, save_workbook
+from flitstack.mapping.workbook import (
+    Workbook,
+    WorkbookError,
+    accept_loss,
+    load_workbook,
+    save_workbook,
+)
 from flitstack.reporting import write_html
 from flitstack.source.reader import ExportError
 
@@ -97,6 +103,23 @@ def set_role_command(
     console.print(
         f"{escape(file)}.{escape(column)} → {escape(entry.label)}. Confirm the map again."
     )
+
+
+@map_app.command("accept-loss")
+def accept_loss_command(
+    file: str = typer.Argument(..., help="export file, e.g. documents"),
+    column: str = typer.Argument(None, help="the column (header); leave out for the file's rows"),
+    reason: str = typer.Option(..., "--reason", help="why this loss is acceptable"),
+    workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to edit"),
+) -> None:
+    """Accept that a column's values (or a file's rows) may be lost, and say why."""
+    try:
+        entry = accept_loss(workbook, file, column, reason)
+    except (WorkbookError, ValueError) as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    what = f"{entry.file}.{entry.column}" if entry.column else f"rows of {entry.file}.csv"
+    console.print(f"Accepted the loss of {escape(what)}. Confirm the map again.")
 
 
 @map_app.command("show")

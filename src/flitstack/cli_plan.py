@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flitstack.cli_engine import open_project
+from flitstack.cli_source import project_workbook
 from flitstack.journey.estimate import SAMPLE_PATIENTS, estimate_migration, write_estimate
 from flitstack.journey.rebuild import MANUAL, build_reference, write_reference
 from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan
@@ -33,11 +34,14 @@ def register(app: typer.Typer) -> None:
         """Complexity grade, API requests and tokens per object, days of budget, wall time."""
         project = open_project(None)
         settings = project.settings
+        workbook = project_workbook(project)
+        doing = "counting the export" + ("" if workbook else " and proposing the map")
         try:
-            with console.status("counting the export and proposing the map…"):
+            with console.status(f"{doing}…"):
                 est = estimate_migration(
-                    export, plan or settings.plan, seats or settings.seats, settings, sample
-                )
+                    export, plan or settings.plan, seats or settings.seats, settings, sample,
+                    workbook=workbook,
+                )  # fmt: skip
         except (UnknownPlan, ExportError, ValueError) as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
@@ -66,8 +70,9 @@ def register(app: typer.Typer) -> None:
         out: Path = OutOption,
     ) -> None:
         """MDC automations and recall sequences as a guide to rebuild them in Pipedrive."""
+        project = open_project(None)
         try:
-            ref = build_reference(export)
+            ref = build_reference(export, workbook=project_workbook(project))
         except ExportError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
@@ -80,7 +85,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         counts = ref.counts()
-        html, _ = write_reference(ref, out or open_project(None).reports)
+        html, _ = write_reference(ref, out or project.reports)
         console.print(
             f"{counts['rebuild']} rules to rebuild as shown, {counts['manual']} need a manual "
             f"decision, {counts['recall_types']} recall sequences → {html} (+ CSV)"

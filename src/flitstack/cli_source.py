@@ -11,6 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flitstack.cli_engine import open_project
+from flitstack.mapping.roles import Bindings
+from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
+from flitstack.project import Project
 from flitstack.settings import Settings
 from flitstack.source.audit import AuditReport, audit_export
 from flitstack.source.audit_report import AuditPaths, damage_rows, write_audit
@@ -21,11 +24,42 @@ from flitstack.source.reader import ExportError, open_export
 console = Console()
 
 
+def project_workbook(project: Project) -> Workbook | None:
+    """The project's map (confirmed or not) when its workbook file exists, else None.
+
+    Commands that read an export before the migration (audit, estimate, rebuild reference)
+    read it through this map's bindings; without one they use the proposal for the export. A
+    workbook that cannot be read is reported, and the proposal used instead.
+    """
+    if not project.workbook.is_file():
+        return None
+    try:
+        wb = load_workbook(project.workbook)
+    except WorkbookError as exc:
+        console.print(
+            f"[yellow]warning:[/] {escape(str(exc))}; the export is read through the "
+            "proposed map instead"
+        )
+        return None
+    console.print(f"[dim]headers read as the map {escape(str(project.workbook))} says[/]")
+    return wb
+
+
 def run_audit(
-    export_path: Path, out: Path, settings: Settings, unmask: bool = False
+    export_path: Path,
+    out: Path,
+    settings: Settings,
+    unmask: bool = False,
+    workbook: Workbook | None = None,
 ) -> tuple[AuditReport, AuditPaths]:
-    """Audit with a progress bar and write the inventory, with targets from the map proposal."""
+    """Audit with a progress bar and write the inventory, with targets from the map proposal.
+
+    The damage checks read the export through ``workbook``'s bindings (the project's map), or
+    through the proposal's when there is none.
+    """
     from flitstack.mapping.propose import propose_from_profiles
+
+    bindings = Bindings.from_workbook(workbook) if workbook is not None else None
 
     with (
         open_export(export_path) as export,
@@ -46,9 +80,9 @@ def run_audit(
             if counter["n"] % 2000 == 0:
                 progress.update(task, completed=counter["n"], file=name)
 
-        report = audit_export(export, settings, unmask=unmask, on_row=tick)
-    workbook = propose_from_profiles(report.profiles, settings)
-    targets = {(c.file, c.column): workbook.target_for(c.file, c.column) for c in report.profiles}
+        report = audit_export(export, settings, unmask=unmask, on_row=tick, bindings=bindings)
+    proposal = propose_from_profiles(report.profiles, settings, proposed=report.proposal)
+    targets = {(c.file, c.column): proposal.target_for(c.file, c.column) for c in report.profiles}
     return report, write_audit(report, out, targets)
 
 
@@ -81,8 +115,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Audit an export: every file and column, its type, nulls, problems and target."""
         out = out or export.with_name(export.name.removesuffix(".zip") + "-audit")
+        project = open_project(None)
         try:
-            report, paths = run_audit(export, out, open_project(None).settings, unmask)
+            report, paths = run_audit(
+                export, out, project.settings, unmask, project_workbook(project)
+            )
         except ExportError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc

@@ -17,6 +17,7 @@ import mimetypes
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from flitstack.engine.records import (
     row_hash,
 )
 from flitstack.engine.state import StateStore
+from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.roles import Bindings
@@ -150,6 +152,12 @@ def patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         elif old.get(k) != new.get(k):
             patch[k] = new.get(k)
     return patch
+
+
+def export_date(export: Export) -> date:
+    """The day the export was taken (its manifest), else today: what dates are judged against."""
+    taken = export.manifest.exported_at
+    return taken.date() if taken is not None else date.today()
 
 
 class NothingToFollow(RuntimeError):
@@ -626,6 +634,16 @@ class Migration:
         report = await verify_records(
             self.pd, self.state, self.setup_state, self.wb, run_id, progress=self.progress
         )
+        report.truth = source_truth(
+            self.export_path,
+            self.bindings,
+            self.wb,
+            self.state,
+            self.setup_state,
+            report.actual,
+            run_id,
+            sample=kind == "sample",
+        )
         self.state.record_check(
             run_id or self.run_id,
             kind,
@@ -633,6 +651,7 @@ class Migration:
             len(report.differences) + len(report.missing),
             sum(report.records.values()),
         )
+        self.state.record_losses(run_id or self.run_id, report.truth.over_limit())
         return report
 
     def _classify(self, rows: dict[str, list[Row]], delta: DeltaSummary) -> None:
@@ -656,6 +675,7 @@ class Migration:
         self, export: Export, rows: dict[str, list[Row]], summary: LoadSummary, sample: int | None
     ) -> LoadSummary:
         b = Builder(self.wb, self.settings, self.setup_state)
+        b.reference_date = export_date(export)
         b.providers = {r.source_id or "": r for r in rows.get("providers", [])}
         b.locations = {r.source_id or "": r for r in rows.get("locations", [])}
         patients = rows.get("patients", [])
@@ -707,9 +727,9 @@ class Migration:
                         if pid in chosen or not sample
                         else "not in the sample"
                     )
-                    if sample and pid not in chosen:
+                    if sample and pid not in chosen and pid in patient_ids:
                         summary.skipped[file] += len(items)
-                        continue
+                        continue  # a real patient outside the sample (an orphan is rejected)
                     for r in items:
                         exists = pid in patient_ids
                         outcome = "skipped" if exists else "rejected"
@@ -795,6 +815,7 @@ class Migration:
                 carrier_org[r.source_id or ""] = org_of[f"insurance_carriers:{norm}"]
 
         # 2. People, with org links, insurance, recalls, ledger and custom properties.
+        has_ledger = export.has("ledger_entries") and bool(b.cols("ledger_entries"))
         person_of: dict[str, int] = {}
         prop_defs = {p.source: p for p in self.wb.custom_properties if p.source}
         last_recall: dict[str, Row] = {}
@@ -805,8 +826,8 @@ class Migration:
             if last is not None:
                 last_recall[pid] = last
             extras["custom"].update(custom)
-            if ledger.get(pid):
-                extras["custom"].update(b.ledger_extras(ledger[pid]))
+            if has_ledger:  # no ledger rows: nothing owed, a balance of 0.00 (not unknown)
+                extras["custom"].update(b.ledger_extras(ledger.get(pid, [])))
             for pr in props.get(pid, []):
                 definition = prop_defs.get(str(pr.raw.get("PropertyName") or "").strip())
                 if definition is None:

@@ -11,6 +11,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from flitstack.mapping.known import LOCATION_TYPE_FIELD, SOURCE_ID_FIELD
@@ -96,6 +97,8 @@ class Builder:
     def __init__(self, wb: Workbook, settings: Settings, setup: Setup) -> None:
         self.wb, self.settings, self.setup = wb, settings, setup
         self.problems: list[Problem] = []
+        #: the day the export was taken: two-digit years and birth dates are judged against it
+        self.reference_date: date | None = None
         self.providers: dict[str, Row] = {}
         self.locations: dict[str, Row] = {}
 
@@ -126,7 +129,12 @@ class Builder:
         limit = {"varchar": 255, "phone": 255, "text": 65_000}.get(
             c.custom.field_type if c.custom else ""
         )
-        ctx = TransformContext(settings=self.settings, options=options, field_limit=limit)
+        ctx = TransformContext(
+            settings=self.settings,
+            options=options,
+            field_limit=limit,
+            reference_date=self.reference_date,
+        )
         out = apply(c.transform, row.raw.get(c.key), ctx)
         if not out.ok:
             self.problems.append(

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS payloads (key TEXT PRIMARY KEY, kind TEXT, pd_id INTE
   run_id INTEGER);
 CREATE TABLE IF NOT EXISTS checks (run_id INTEGER PRIMARY KEY, kind TEXT, checked TEXT,
   fields INTEGER, differences INTEGER, records INTEGER);
+CREATE TABLE IF NOT EXISTS check_losses (run_id INTEGER PRIMARY KEY, data TEXT);
 """
 
 
@@ -265,6 +266,16 @@ class StateStore:
             "INSERT OR REPLACE INTO checks VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, kind, now(), fields, differences, records),
         )
+
+    def record_losses(self, run_id: int, losses: list[dict[str, Any]]) -> None:
+        """The losses over the limit a check measured from the source (accepted or not)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO check_losses VALUES (?, ?)", (run_id, json.dumps(losses))
+        )
+
+    def losses(self, run_id: int) -> list[dict[str, Any]]:
+        row = self.db.execute("SELECT data FROM check_losses WHERE run_id=?", (run_id,)).fetchone()
+        return list(json.loads(row[0])) if row else []
 
     def last_check(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute(

@@ -18,6 +18,7 @@ from typing import Any
 
 from flitstack.engine.records import Setup
 from flitstack.engine.state import StateStore
+from flitstack.engine.truth import TruthReport
 from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import PipedriveClient
@@ -84,6 +85,10 @@ class DiffReport:
     checks: list[FieldCheck] = field(default_factory=list)
     records: Counter[str] = field(default_factory=Counter)
     missing: list[dict[str, Any]] = field(default_factory=list)
+    #: every record read back, by source key (None: gone), for the check against the source
+    actual: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: losses measured from the source files (set by Migration.verify)
+    truth: TruthReport | None = None
 
     @property
     def differences(self) -> list[FieldCheck]:
@@ -91,7 +96,8 @@ class DiffReport:
 
     @property
     def clean(self) -> bool:
-        return not self.differences and not self.missing
+        lossless = self.truth is None or self.truth.clean
+        return not self.differences and not self.missing and lossless
 
     def summary(self) -> dict[str, Any]:
         by_object: dict[str, dict[str, int]] = {}
@@ -105,6 +111,7 @@ class DiffReport:
             "differences": len(self.differences),
             "missing_records": len(self.missing),
             "clean": self.clean,
+            "losses": self.truth.summary() if self.truth is not None else None,
             "by_object": by_object,
         }
 
@@ -139,8 +146,19 @@ def _aliases(target: str, name: str) -> list[str]:
     }.get(name, [name])
 
 
-def require_clean_sample(state: StateStore) -> dict[str, Any]:
-    """Raise unless the latest sample migration was verified with no difference."""
+def unaccepted_losses(state: StateStore, run_id: int, wb: Workbook | None) -> list[str]:
+    """The losses a check measured that the workbook (as confirmed now) does not accept."""
+    accepted = {(a.file, a.column or None) for a in wb.accepted_losses} if wb else set()
+    return [
+        loss["line"]
+        for loss in state.losses(run_id)
+        if (loss["file"], loss["column"]) not in accepted
+    ]
+
+
+def require_clean_sample(state: StateStore, wb: Workbook | None = None) -> dict[str, Any]:
+    """Raise unless the latest sample migration was verified with no difference and no loss
+    over the limit that the workbook does not accept."""
     check = state.last_check("sample")
     if check is None:
         raise SampleNotClean(
@@ -151,7 +169,16 @@ def require_clean_sample(state: StateStore) -> dict[str, Any]:
         raise SampleNotClean(
             f"the last sample diff ({check['checked']}) found {check['differences']} fields "
             "that differ between what was sent and what Pipedrive holds: fix the map or the "
-            "data, roll back and run the sample again (or pass --skip-sample-gate)"
+            "data, roll back and run the sample again (or pass --skip-sample-gate). Nothing "
+            "was written."
+        )
+    lost = unaccepted_losses(state, int(check["run_id"]), wb)
+    if lost:
+        raise SampleNotClean(
+            f"the last sample ({check['checked']}) loses more than 1% of these source columns "
+            f"or files: {'; '.join(lost)}. Fix the map or the data and sample again, or accept "
+            "each loss in the workbook (accepted_losses: file, column, reason; or `flitstack "
+            "map accept-loss`) and confirm it. Nothing was written."
         )
     return check
 
@@ -194,6 +221,7 @@ async def verify_records(
             actual = await read_back(pd, kind, pd_id)
         target = TARGET_OF.get(kind, kind)
         report.records[kind] += 1
+        report.actual[key] = actual
         if actual is None:
             report.missing.append({"key": key, "object": kind, "id": pd_id})
         else:

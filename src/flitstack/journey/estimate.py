@@ -17,13 +17,14 @@ from typing import Any
 from flitstack.engine.migration import pick_covering
 from flitstack.engine.records import ENGINE_FIELDS, norm_name
 from flitstack.mapping.propose import propose_map
+from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import V1_KINDS
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.plans import PLAN_BURST, check_plan, daily_budget, requests_per_second
 from flitstack.reporting import private_dir, write_html, write_json
 from flitstack.settings import Settings
-from flitstack.source.reader import Row, open_export
+from flitstack.source.reader import BindingSource, Row, open_export
 
 #: Columns whose text becomes a Note on the Deal made from the row.
 DEAL_NOTE_COLUMNS = {"treatment_plans": "Note", "lab_cases": "Instructions", "referrals": "Reason"}
@@ -210,10 +211,13 @@ def _feature(stem: str, values: dict[str, Any], raw: dict[str, Any]) -> list[str
     return [names[stem]] if stem in names else []
 
 
-def _count(export_path: Path) -> _Counts:
-    """Stream the export: rows per file, and the records each live patient brings along."""
+def _count(export_path: Path, bindings: BindingSource | None = None) -> _Counts:
+    """Stream the export: rows per file, and the records each live patient brings along.
+
+    Rows are read through ``bindings``, so values are found by role whatever the headers say.
+    """
     counts = _Counts()
-    with open_export(export_path) as export:
+    with open_export(export_path, bindings) as export:
         for item in export.read("patients"):
             counts.rows["patients"] += 1
             if isinstance(item, Row) and item.values.get("Status") != "Deleted":
@@ -372,19 +376,24 @@ def estimate_migration(
     seats: int,
     settings: Settings | None = None,
     sample_patients: int = SAMPLE_PATIENTS,
+    *,
+    workbook: Workbook | None = None,
+    bindings: BindingSource | None = None,
 ) -> Estimate:
     """Estimate an export's migration into an account of ``plan`` with ``seats`` seats.
 
     The flow priced is the README's: setup, a sample of ``sample_patients`` patients and its
-    diff, the full run and its verify.
+    diff, the full run and its verify. ``workbook`` is the project's map (confirmed or
+    proposed; default: the proposal for this export): it decides the custom fields, pipelines
+    and grade, and which header plays which role unless ``bindings`` are given.
     """
     plan = check_plan(plan)
     if seats < 1:
         raise ValueError(f"seats must be at least 1, not {seats}")
     if sample_patients < 1:
         raise ValueError(f"the sample needs at least 1 patient, not {sample_patients}")
-    wb = propose_map(export, settings or Settings())
-    counts = _count(export)
+    wb = workbook if workbook is not None else propose_map(export, settings or Settings())
+    counts = _count(export, bindings if bindings is not None else Bindings.from_workbook(wb))
     loads = _loads(counts, wb, sample_patients)
     moving = [o for o in wb.objects if o.targets]
     one_to_one = sum(1 for o in moving if o.cardinality == "1:1" and len(o.targets) == 1)

@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flitstack.mapping.propose import propose_bindings
+from flitstack.mapping.roles import Bindings
+from flitstack.mapping.workbook import Workbook
 from flitstack.reporting import private_dir, write_csv, write_html
-from flitstack.source.reader import Row, open_export
+from flitstack.source.reader import BindingSource, Row, open_export
 
 MANUAL = "needs a manual decision"
 
@@ -214,13 +217,29 @@ def guide_rule(values: dict[str, Any]) -> RuleGuide:
     )  # fmt: skip
 
 
-def build_reference(export: Path) -> RebuildReference:
-    """Read automations and recalls from an export and translate them."""
+#: the files the reference reads
+READS = ("automations", "recalls")
+
+
+def build_reference(
+    export: Path, bindings: BindingSource | None = None, *, workbook: Workbook | None = None
+) -> RebuildReference:
+    """Read automations and recalls from an export and translate them.
+
+    Rows are read through ``bindings`` (default: those of ``workbook``, the project's map, else
+    the map proposal of the two files read), so values are found by role whatever the headers.
+    """
+    if bindings is None:
+        bindings = (
+            Bindings.from_workbook(workbook)
+            if workbook is not None
+            else propose_bindings(export, READS)
+        )
     rules: list[RuleGuide] = []
     by_type: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"patients": set(), "active": 0, "disabled": 0, "intervals": Counter()}
     )
-    with open_export(export) as source:
+    with open_export(export, bindings) as source:
         for item in source.read("automations"):
             if isinstance(item, Row):
                 rules.append(guide_rule(item.values))

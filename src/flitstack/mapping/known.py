@@ -102,8 +102,8 @@ RULES: dict[tuple[str, str], Rule] = {
         synonyms=("nickname", "preferred", "goes by", "pt preferred"),
     ),
     ("patients", "DateOfBirth"): Rule(
-        "person", None, _c("date_of_birth__c", "date"), "date",
-        reason="Pipedrive has no birth date field: custom date field",
+        "person", None, _c("date_of_birth__c", "date"), "date", {"past_only": True},
+        reason="Pipedrive has no birth date field: custom date field (never after the export)",
         synonyms=("dob", "birth date", "birthdate", "birthday", "date of birth", "pt dob"),
     ),
     ("patients", "Gender"): Rule(
@@ -379,8 +379,8 @@ RULES: dict[tuple[str, str], Rule] = {
         "picklist", reason="type of the next due recall (spec's recall_type__c)",
     ),
     ("recalls", "IntervalMonths"): Rule(
-        "person", None, _c("recall_interval_months__c", "double"), "int",
-        reason="interval of the next due recall",
+        "person", None, _c("recall_interval_months__c", "double"), "interval_months",
+        reason="interval of the next due recall, in months (6, 6m, 1y, 26w…)",
     ),
     ("recalls", "LastRecallDate"): Rule(
         "activity", "recall_task", None, "date",

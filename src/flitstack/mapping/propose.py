@@ -23,6 +23,7 @@ from flitstack.mapping.known import (
     YES_NO,
     Rule,
 )
+from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import REVIEW_BELOW, ColumnMap, CustomField, Workbook
 from flitstack.settings import Settings
 from flitstack.source.profile import ColumnProfile
@@ -377,15 +378,24 @@ def propose_from_profiles(
     settings: Settings | None = None,
     custom_properties: list[CustomField] | None = None,
     export: str = "",
+    proposed: dict[str, list[ColumnMap]] | None = None,
 ) -> Workbook:
-    """The whole proposal from the audit's column profiles (no I/O)."""
+    """The whole proposal from the audit's column profiles (no I/O).
+
+    ``proposed`` holds files already proposed from these same profiles (the audit's
+    ``report.proposal``): they are reused, not proposed again.
+    """
     settings = settings or Settings()
     by_file: dict[str, list[ColumnProfile]] = {}
     for p in profiles:
         by_file.setdefault(p.file, []).append(p)
     columns: list[ColumnMap] = []
     for file, file_profiles in by_file.items():
-        columns.extend(propose_file(file, sorted(file_profiles, key=lambda p: p.position)))
+        done = (proposed or {}).get(file)
+        if done is not None:
+            columns.extend(c.model_copy(deep=True) for c in done)
+        else:
+            columns.extend(propose_file(file, sorted(file_profiles, key=lambda p: p.position)))
     _keep_new_fields_apart(columns, custom_properties or [])
     return Workbook(
         export=export,
@@ -461,8 +471,29 @@ def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook
     settings = settings or Settings()
     with open_export(export_path) as export:
         report = audit_export(export, settings)
+        export.bindings = report.bindings  # the property definitions, read by role
         props = property_fields(export)
-    return propose_from_profiles(report.profiles, settings, props, export=str(export_path))
+    return propose_from_profiles(
+        report.profiles, settings, props, export=str(export_path), proposed=report.proposal
+    )
+
+
+def propose_bindings(export_path: Path, files: Iterable[str]) -> Bindings:
+    """The bindings the proposal gives ``files``, profiling only those files.
+
+    A file's proposal depends on its own columns alone, so this is what :func:`propose_map`
+    would bind them to, for a step that reads a few files of a large export.
+    """
+    from flitstack.source.audit import profile_file
+    from flitstack.source.reader import open_export
+
+    out = Bindings()
+    with open_export(export_path) as export:
+        for file in files:
+            if export.has(file):
+                maps = propose_file(file, profile_file(export, file))
+                out.files.update(Bindings.from_columns(maps).files)
+    return out
 
 
 class RoleError(ValueError):

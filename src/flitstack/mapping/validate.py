@@ -30,13 +30,13 @@ from flitstack.mapping.workbook import (
     load_raw,
     load_workbook,
 )
-from flitstack.transform.registry import TRANSFORMS
+from flitstack.transform.registry import OPTION_KEYS, TRANSFORMS
 
 #: Transforms the engine resolves itself, since they need other records or the value maps
 #: (engine/records.py, engine/migration.py); ``none`` is in the registry.
 ENGINE_TRANSFORMS = frozenset({"ref", "provider_name", "location_name", "value_map", "property"})
 #: Option keys the transforms read from ``ctx.options`` (grep ``ctx.options`` in transform/).
-TRANSFORM_OPTION_KEYS = frozenset(
+TRANSFORM_OPTION_KEYS = OPTION_KEYS | frozenset(
     {"options", "region", "currency", "notation", "timezone", "format"}
 )
 #: Option keys the proposer writes itself (``known_as``: the known column a renamed one stands for).

@@ -91,6 +91,15 @@ class Pipeline(BaseModel):
     stages: list[str]
 
 
+class AcceptedLoss(BaseModel):
+    """A loss the person accepts: the values of one column (or, without a column, the rows of
+    one file) that may fail to arrive, and why that is acceptable. Part of what is confirmed."""
+
+    file: str
+    column: str | None = None
+    reason: str = Field(min_length=3)
+
+
 class Workbook(BaseModel):
     version: int = 1
     export: str = ""
@@ -101,6 +110,8 @@ class Workbook(BaseModel):
     columns: list[ColumnMap] = Field(default_factory=list)
     #: Person custom fields made from the practice's own property definitions
     custom_properties: list[CustomField] = Field(default_factory=list)
+    #: losses a person accepted (with a reason); any other loss over 1 % blocks the full run
+    accepted_losses: list[AcceptedLoss] = Field(default_factory=list)
     captured_keys: dict[str, Any] = Field(default_factory=dict)
 
     def column_map(self, file: str, column: str) -> ColumnMap | None:
@@ -238,3 +249,22 @@ def store_captured_keys(path: Path, keys: dict[str, Any]) -> None:
     buffer = io.StringIO()
     _yaml().dump(doc, buffer)
     write_private(path, buffer.getvalue())
+
+
+def accept_loss(path: Path, file: str, column: str | None, reason: str) -> AcceptedLoss:
+    """Record in the workbook that a loss is accepted, and why (voids the confirmation: the
+    person confirms the workbook again, so the decision is part of what was confirmed)."""
+    from flitstack.reporting import write_private
+
+    entry = AcceptedLoss(file=file, column=column, reason=reason)
+    doc = load_raw(path)
+    items = doc.get("accepted_losses") or CommentedSeq()
+    items = CommentedSeq(
+        [i for i in items if not (i.get("file") == file and i.get("column") == column)]
+    )
+    items.append(CommentedMap(entry.model_dump(mode="json")))
+    doc["accepted_losses"] = items
+    buffer = io.StringIO()
+    _yaml().dump(doc, buffer)
+    write_private(path, buffer.getvalue())
+    return entry

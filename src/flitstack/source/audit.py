@@ -1,5 +1,11 @@
-"""The schema audit: one streaming pass over an export that profiles every file and column and
+"""The schema audit: a streaming pass over an export that profiles every file and column and
 finds the referential damage a migration must know about before anything moves.
+
+Profiles are keyed by the export's own headers (the proposal and the schema inventory speak of
+them). The damage checks read values by what they mean, so they see rows keyed by role, read
+through the map's bindings (given, or proposed from each file's own profiles). A file whose
+headers the bindings read as the MDC format's own names is read once; any other known file is
+read a second time, through its bindings, for the checks.
 
 Memory stays flat in the size of the export: column statistics are gathered a bounded batch of
 rows at a time (distinct values exactly up to a cap, then a HyperLogLog estimate), and the
@@ -13,19 +19,25 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from flitstack.settings import Settings
 from flitstack.source.cardinality import DistinctCounter
 from flitstack.source.damage import Damage, DamageTracker
 from flitstack.source.profile import ColumnProfile
-from flitstack.source.reader import Export, Reject, Row
-from flitstack.source.schema import FILES, spec_for
+from flitstack.source.reader import BindingSource, Export, Reject, Row, _header_map
+from flitstack.source.schema import FILES, FileSpec, spec_for
 from flitstack.source.values import is_null, parse_date, parse_datetime, parse_money
 
-__all__ = ["AuditReport", "ColumnProfile", "Damage", "FileAudit", "RejectInfo", "audit_export"]
+if TYPE_CHECKING:
+    from flitstack.mapping.workbook import ColumnMap
+
+__all__ = [
+    "AuditReport", "ColumnProfile", "Damage", "FileAudit", "RejectInfo", "audit_export",
+    "profile_file",
+]  # fmt: skip
 
 CARDINALITY_CAP = 5_000  # distinct values counted exactly per column; estimated beyond
 TYPE_SAMPLE = 500  # non-null values per column used to vote on the type
@@ -76,6 +88,20 @@ class AuditReport(BaseModel):
     damage: Damage
     rejects: list[RejectInfo]
     rejects_total: int = 0
+    #: not part of the report's JSON: what the damage checks read through, and the proposal
+    _bindings: Any = PrivateAttr(default=None)
+    _proposal: Any = PrivateAttr(default=None)
+
+    @property
+    def bindings(self) -> BindingSource | None:
+        """The bindings the damage checks read through: the ones given, or the proposal's."""
+        return cast("BindingSource | None", self._bindings)
+
+    @property
+    def proposal(self) -> dict[str, list[ColumnMap]] | None:
+        """Each file's proposed column maps, when the audit proposed its own bindings (the map
+        proposal reuses them instead of proposing again); None when bindings were given."""
+        return cast("dict[str, list[ColumnMap]] | None", self._proposal)
 
     @property
     def profiles(self) -> list[ColumnProfile]:
@@ -298,6 +324,148 @@ def _profile(
     )
 
 
+class _Rejects:
+    """Rejected rows: all counted, the first ``keep`` listed."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.total = 0
+        self.listed: list[RejectInfo] = []
+
+    def add(self, name: str, row: Reject) -> None:
+        self.total += 1
+        if len(self.listed) < self.keep:
+            self.listed.append(
+                RejectInfo(file=name, line=row.line, column=row.column, reason=row.reason)
+            )
+
+
+def _profile_pass(
+    export: Export,
+    name: str,
+    unmask: bool,
+    on_row: Callable[[str], None] | None,
+    see: Callable[[Row], None] | None,
+    rejects: _Rejects | None,
+) -> FileAudit:
+    """Read one file as its headers say (the export's bindings must be off): profile every
+    column, count and list the rejects, and hand each row to ``see`` when given."""
+    stats: _FileStats | None = None
+    for row in export.read(name):
+        if on_row is not None:
+            on_row(name)
+        if isinstance(row, Reject):
+            if rejects is not None:
+                rejects.add(name, row)
+            continue
+        if stats is None:
+            stats = _FileStats(list(row.raw))
+        stats.add(row)
+        if see is not None:
+            see(row)
+    if stats is not None:
+        stats.flush()
+        columns = stats.columns
+    else:
+        columns = {h.strip(): _ColumnStats() for h in export.columns(name)}
+    read = export.stats[name]
+    return FileAudit(
+        file=name,
+        known=spec_for(name) is not None,
+        rows_read=read.rows_read,
+        rows_yielded=read.rows_yielded,
+        rows_rejected=read.rows_rejected,
+        encoding=read.encoding,
+        columns=[
+            _profile(name, i, c, columns[c], read.rows_yielded, unmask)
+            for i, c in enumerate(columns)
+        ],
+    )
+
+
+def profile_file(export: Export, name: str, unmask: bool = False) -> list[ColumnProfile]:
+    """The column profiles of one file, keyed by its own headers (no damage checks): what the
+    proposal of that file's map needs, for a step that reads only a few files."""
+    own, export.bindings = export.bindings, None
+    try:
+        return _profile_pass(export, name, unmask, None, None, None).columns
+    finally:
+        export.bindings = own
+
+
+def _read_as_named(spec: FileSpec, plain: list[str]) -> bool:
+    """Whether the proposal is sure to bind every header of a file to the name the reader gives
+    it without a map: each header is a column of the format (placed by its own rule), or every
+    column of the format is present (nothing is left for an extra header to be placed on)."""
+    names = set(spec.column_names)
+    return all(n in names for n in plain) or names <= set(plain)
+
+
+def _audit_file(
+    export: Export,
+    name: str,
+    damage: DamageTracker,
+    given: BindingSource | None,
+    used: BindingSource | None,
+    proposal: dict[str, list[ColumnMap]] | None,
+    unmask: bool,
+    on_row: Callable[[str], None] | None,
+    rejects: _Rejects,
+) -> FileAudit:
+    """Profile one file and run its damage checks (``used`` gains the file's proposed binding
+    when no bindings were given)."""
+    spec = spec_for(name)
+    checks = damage.file(name)
+    header = export.columns(name)
+    plain = _header_map(name, header, spec)
+    if spec is None:
+        together = True  # no checks, no roles
+    elif given is not None:
+        given_binding = given.for_file(name)
+        together = given_binding is None or _header_map(name, header, spec, given_binding) == plain
+    else:
+        together = _read_as_named(spec, plain)
+    export.bindings = None
+    file_audit = _profile_pass(
+        export, name, unmask, on_row, checks.see if together else None,
+        rejects if together else None,
+    )  # fmt: skip
+    if proposal is not None:
+        from flitstack.mapping.propose import propose_file
+        from flitstack.mapping.roles import Bindings
+
+        assert isinstance(used, Bindings)
+        proposal[name] = propose_file(name, file_audit.columns)
+        used.files.update(Bindings.from_columns(proposal[name]).files)
+    binding = used.for_file(name) if used is not None and spec is not None else None
+    bound = _header_map(name, header, spec, binding) if binding is not None else plain
+    if not together:
+        # read again through the bindings: the checks, the row counts and the rejects are
+        # those of the rows as the migration reads them
+        profiled = export.stats[name]
+        export.bindings = used
+        file_audit.rows_yielded = file_audit.rows_rejected = 0
+        for row in export.read(name):
+            if isinstance(row, Reject):
+                rejects.add(name, row)
+                file_audit.rows_rejected += 1
+            else:
+                checks.see(row)
+                file_audit.rows_yielded += 1
+        export.bindings = None
+        export.stats[name] = profiled
+    checks.close()
+    names = [c.column for c in file_audit.columns]
+    if spec is None:
+        file_audit.unknown_columns = names
+    else:
+        file_audit.missing_columns = [c for c in spec.column_names if c not in bound]
+        file_audit.unknown_columns = [
+            n for n, b in zip(names, bound, strict=True) if spec.column(b) is None
+        ]
+    return file_audit
+
+
 def audit_export(
     export: Export,
     settings: Settings | None = None,
@@ -306,67 +474,44 @@ def audit_export(
     on_row: Callable[[str], None] | None = None,
     max_rejects: int = 1000,
     scratch_dir: Path | None = None,
+    bindings: BindingSource | None = None,
 ) -> AuditReport:
-    """Profile every file and column of an export and count its damage, in one streaming pass.
+    """Profile every file and column of an export and count its damage, streaming.
+
+    ``bindings`` (from the map; default: the export's own, else the proposal of each file's
+    profiles) say which header plays which role for the damage checks, the counts of rows and
+    rejects, and the missing and unknown columns; the profiles keep the export's headers. A
+    known file the bindings read differently from its headers is read twice: once to profile
+    it, once through its bindings for the checks. The bindings used are ``report.bindings``.
 
     ``scratch_dir`` is where the temporary SQLite file of the damage checks goes (default: the
     system's temporary folder); it is owner-only and removed before this returns.
     """
     settings = settings or Settings()
+    given = bindings if bindings is not None else export.bindings
+    proposal: dict[str, list[ColumnMap]] | None = None
+    used = given
+    if given is None:
+        from flitstack.mapping.roles import Bindings
+
+        proposal, used = {}, Bindings()
     present = export.csv_files()
     order = [f for f in READ_ORDER if f in present] + [f for f in present if f not in READ_ORDER]
     files: list[FileAudit] = []
-    rejects: list[RejectInfo] = []
-    rejects_total = 0
-    with DamageTracker(export, scratch_dir) as damage:
-        for name in order:
-            spec = spec_for(name)
-            checks = damage.file(name)
-            stats: _FileStats | None = None
-            for row in export.read(name):
-                if on_row is not None:
-                    on_row(name)
-                if isinstance(row, Reject):
-                    rejects_total += 1
-                    if len(rejects) < max_rejects:
-                        rejects.append(
-                            RejectInfo(
-                                file=name, line=row.line, column=row.column, reason=row.reason
-                            )
-                        )
-                    continue
-                if stats is None:
-                    stats = _FileStats(list(row.raw))
-                stats.add(row)
-                checks.see(row)
-            checks.close()
-            if stats is not None:
-                stats.flush()
-                columns = stats.columns
-            else:
-                columns = {h.strip(): _ColumnStats() for h in export.columns(name)}
-            read = export.stats[name]
-            names = list(columns)
-            file_audit = FileAudit(
-                file=name,
-                known=spec is not None,
-                rows_read=read.rows_read,
-                rows_yielded=read.rows_yielded,
-                rows_rejected=read.rows_rejected,
-                encoding=read.encoding,
-                columns=[
-                    _profile(name, i, c, columns[c], read.rows_yielded, unmask)
-                    for i, c in enumerate(names)
-                ],
-            )
-            if spec is not None:
-                file_audit.missing_columns = [c for c in spec.column_names if c not in names]
-                file_audit.unknown_columns = [c for c in names if spec.column(c) is None]
-            else:
-                file_audit.unknown_columns = names
-            files.append(file_audit)
-        found = damage.finish()
-    return AuditReport(
+    rejects = _Rejects(max_rejects)
+    own = export.bindings
+    try:
+        with DamageTracker(export, scratch_dir) as damage:
+            for name in order:
+                files.append(
+                    _audit_file(
+                        export, name, damage, given, used, proposal, unmask, on_row, rejects
+                    )
+                )
+            found = damage.finish()
+    finally:
+        export.bindings = own
+    report = AuditReport(
         export=str(export.path),
         manifest=export.manifest.model_dump(mode="json"),
         settings_used=settings.model_dump(mode="json"),
@@ -375,6 +520,9 @@ def audit_export(
         unknown_files=[f for f in present if spec_for(f) is None],
         other_files=export.other_files(),
         damage=found,
-        rejects=rejects,
-        rejects_total=rejects_total,
+        rejects=rejects.listed,
+        rejects_total=rejects.total,
     )
+    report._bindings = used
+    report._proposal = proposal
+    return report

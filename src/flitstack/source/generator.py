@@ -600,6 +600,8 @@ class _Generator:
         had_appointment = False
         for _ in range(appointments):
             visit += timedelta(days=rng.randint(60, 240))
+            if visit.date() > TODAY + timedelta(days=540):
+                break  # a practice books at most about a year and a half ahead
             visit = visit.replace(hour=rng.randint(8, 16), minute=rng.choice([0, 15, 30, 45]))
             future = visit.date() > TODAY
             atype = rng.choices(
@@ -717,6 +719,8 @@ class _Generator:
             if rng.random() < 0.01:
                 text = (text + " ") * 120  # very long notes exist
             note_time = created + timedelta(days=rng.randint(0, 3000), hours=rng.randint(0, 8))
+            if note_time.date() > TODAY:  # a note is written at or after a visit, never ahead
+                note_time = note_time.replace(year=TODAY.year - 1, month=1, day=15)
             w.row(
                 "clinical_notes",
                 [

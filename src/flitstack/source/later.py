@@ -12,13 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 import shutil
 import zipfile
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from flitstack.source.reader import detect_encoding
+from flitstack.source.reader import BindingSource, HeaderBinding, _header_map, detect_encoding
+from flitstack.source.schema import spec_for
 
 
 @dataclass
@@ -31,19 +35,42 @@ class LaterEdits:
 
 
 class _Rows:
-    """A CSV file's rows; well-formed ones editable by column name, malformed ones kept as is."""
+    """A CSV file's rows; well-formed ones editable by role, malformed ones kept as is.
 
-    def __init__(self, path: Path) -> None:
+    A role is the MDC column a header stands for (``binding`` from the map; without one the
+    headers are matched to the format's names ignoring case and spaces, as the reader does).
+    """
+
+    def __init__(self, path: Path, binding: HeaderBinding | None = None) -> None:
         raw = path.read_bytes()
         self.path, self.encoding = path, detect_encoding(lambda: io.BytesIO(raw))
         self.newline = "\r\n" if b"\r\n" in raw[:4096] else "\n"
         rows = list(csv.reader(io.StringIO(raw.decode(self.encoding), newline="")))
         self.header, self.rows = rows[0], rows[1:]
+        stem = path.stem
+        names = _header_map(stem, self.header, spec_for(stem), binding)
+        #: role (or the name an unknown column is read under) → the header as the file spells it
+        self.columns = dict(zip(names, self.header, strict=True))
+
+    def column(self, role: str) -> str:
+        """The header playing ``role``; a missing one is an error naming file and role."""
+        header = self.columns.get(role)
+        if header is None:
+            raise ValueError(
+                f"{self.path.name}: no column plays the role {role} (headers: "
+                f"{', '.join(self.header)}), so the later export cannot be made"
+            )
+        return header
 
     def records(self) -> list[dict[str, str]]:
-        """Well-formed rows as dicts; write them back with ``put``."""
+        """Well-formed rows as dicts keyed by role; write them back with ``put``."""
         width = len(self.header)
-        return [dict(zip(self.header, r, strict=True)) for r in self.rows if len(r) == width]
+        roles = list(self.columns)
+        return [dict(zip(roles, r, strict=True)) for r in self.rows if len(r) == width]
+
+    def new_record(self, values: dict[str, str]) -> dict[str, str]:
+        """A record with ``values`` (by role) where the file has those columns, else empty."""
+        return {role: values.get(role, "") for role in self.columns}
 
     def put(self, records: list[dict[str, str]], malformed_too: bool = True) -> None:
         width = len(self.header)
@@ -51,19 +78,68 @@ class _Rows:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator=self.newline)
         writer.writerow(self.header)
-        writer.writerows([[rec.get(h, "") for h in self.header] for rec in records] + kept)
+        writer.writerows([[rec.get(role, "") for role in self.columns] for rec in records] + kept)
         self.path.write_bytes(buffer.getvalue().encode(self.encoding, errors="replace"))
 
 
-def _load(path: Path) -> tuple[list[str], list[dict[str, str]], _Rows]:
-    rows = _Rows(path)
-    return rows.header, rows.records(), rows
+def _load(
+    path: Path, bindings: BindingSource | None, *roles: str
+) -> tuple[list[dict[str, str]], _Rows]:
+    rows = _Rows(path, bindings.for_file(path.stem) if bindings is not None else None)
+    for role in roles:
+        rows.column(role)
+    return rows.records(), rows
+
+
+_NUMBERED = re.compile(r"^(.*?)([0-9]+)$")
+
+
+def new_ids(existing: Iterable[str], count: int) -> list[str]:
+    """``count`` IDs no row has yet, in the style of the existing ones.
+
+    Numbers continue after the highest (``41``, ``42``); numbers after a prefix continue after
+    the highest with the most common prefix (``A41``; ``P-0042`` when all have four digits);
+    anything else gets a suffix (``<highest ID>-new1``).
+    """
+    taken = {e.strip() for e in existing if e.strip()}
+    numbers = [int(e) for e in taken if e.isascii() and e.isdigit()]
+    if numbers or not taken:
+        start = max(numbers, default=0) + 1
+        out = [str(start + i) for i in range(count)]
+    else:
+        matched = [m for m in map(_NUMBERED.match, taken) if m is not None]
+        if matched:
+            prefix = Counter(m.group(1) for m in matched).most_common(1)[0][0]
+            mine = [m.group(2) for m in matched if m.group(1) == prefix]
+            width = len(mine[0]) if len({len(d) for d in mine}) == 1 else 0
+            start = max(int(d) for d in mine) + 1
+            out = [f"{prefix}{start + i:0{width}d}" for i in range(count)]
+        else:
+            base = max(taken)
+            out = [f"{base}-new{i + 1}" for i in range(count)]
+    for i, candidate in enumerate(out):  # never an ID some row already has
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{out[i]}-{n}"
+        out[i] = candidate
+        taken.add(candidate)
+    return out
 
 
 def make_later_export(
-    source: Path, out: Path, seed: int = 7, changes: int = 5, now: datetime | None = None
+    source: Path,
+    out: Path,
+    seed: int = 7,
+    changes: int = 5,
+    now: datetime | None = None,
+    bindings: BindingSource | None = None,
 ) -> LaterEdits:
-    """Copy ``source`` to ``out`` and apply the edits of a few days of front-desk work."""
+    """Copy ``source`` to ``out`` and apply the edits of a few days of front-desk work.
+
+    Columns are found by role through ``bindings`` (the map's; default: the map proposal of
+    the files edited), so any export the reader accepts can be edited whatever its headers.
+    """
     if out.exists():
         shutil.rmtree(out)
     if source.suffix == ".zip":
@@ -75,11 +151,15 @@ def make_later_export(
                 item.rename(out / item.name)
     else:
         shutil.copytree(source, out)
+    if bindings is None:
+        from flitstack.mapping.propose import propose_bindings
+
+        bindings = propose_bindings(out, ("patients", "appointments", "treatment_plans"))
     rng = random.Random(seed)
     stamp = (now or datetime(2026, 11, 20, 9, 30)).strftime("%Y-%m-%d %H:%M")
     edits = LaterEdits()
 
-    header, patients, patients_file = _load(out / "patients.csv")
+    patients, patients_file = _load(out / "patients.csv", bindings, "PatientID", "Status")
     live = [p for p in patients if p["Status"].strip().casefold() not in {"deleted", ""}]
     picked = rng.sample(live, min(changes, max(len(live) - 1, 0)))
     for p in picked[:-1]:
@@ -91,33 +171,33 @@ def make_later_export(
         gone["Status"] = "Deleted"
         gone["ModifiedAt"] = stamp
         edits.deleted.setdefault("patients", []).append(gone["PatientID"])
-    next_id = max(int(p["PatientID"]) for p in patients if p["PatientID"].strip().isdigit()) + 1
-    template = live[0]
-    new_ids = []
-    for i in range(2):
-        pid = str(next_id + i)
-        new_ids.append(pid)
+    template = live[0] if live else {}
+    new_patients = new_ids((p["PatientID"] for p in patients), 2)
+    for i, pid in enumerate(new_patients):
         patients.append(
-            {
-                **{k: "" for k in header},
-                "PatientID": pid,
-                "FirstName": ["Avery", "Jordan"][i],
-                "LastName": "Newpatient",
-                "Email": f"new.patient{pid}@mail.example.com",
-                "MobilePhone": f"(312) 555-01{10 + i}",
-                "Status": "Active",
-                "GuarantorID": pid,
-                "PrimaryProviderID": template["PrimaryProviderID"],
-                "HomeLocationID": template["HomeLocationID"],
-                "MarketingOptIn": "Y",
-                "CreatedAt": stamp,
-                "ModifiedAt": stamp,
-            }
+            patients_file.new_record(
+                {
+                    "PatientID": pid,
+                    "FirstName": ["Avery", "Jordan"][i],
+                    "LastName": "Newpatient",
+                    "Email": f"new.patient{pid}@mail.example.com",
+                    "MobilePhone": f"(312) 555-01{10 + i}",
+                    "Status": "Active",
+                    "GuarantorID": pid,
+                    "PrimaryProviderID": template.get("PrimaryProviderID", ""),
+                    "HomeLocationID": template.get("HomeLocationID", ""),
+                    "MarketingOptIn": "Y",
+                    "CreatedAt": stamp,
+                    "ModifiedAt": stamp,
+                }
+            )
         )
-    edits.added["patients"] = new_ids
+    edits.added["patients"] = new_patients
     patients_file.put(patients)
 
-    header, appts, appts_file = _load(out / "appointments.csv")
+    appts, appts_file = _load(
+        out / "appointments.csv", bindings, "AppointmentID", "PatientID", "Status"
+    )
     untouched = {p["PatientID"] for p in picked}
     scheduled = [
         a
@@ -128,28 +208,30 @@ def make_later_export(
         a["Status"] = "Completed"
         a["ModifiedAt"] = stamp
         edits.changed.setdefault("appointments", []).append(a["AppointmentID"])
-    next_appt = max(int(a["AppointmentID"]) for a in appts if a["AppointmentID"].isdigit()) + 1
-    for i, pid in enumerate(new_ids):
-        aid = str(next_appt + i)
+    new_appts = new_ids((a["AppointmentID"] for a in appts), len(new_patients))
+    for aid, pid in zip(new_appts, new_patients, strict=True):
         appts.append(
-            {
-                **{k: "" for k in header},
-                "AppointmentID": aid,
-                "PatientID": pid,
-                "StartDateTime": "2026-12-02 09:00",
-                "DurationMinutes": "60",
-                "ProviderID": template["PrimaryProviderID"],
-                "LocationID": template["HomeLocationID"],
-                "AppointmentType": "Consult",
-                "Status": "Scheduled",
-                "CreatedAt": stamp,
-                "ModifiedAt": stamp,
-            }
+            appts_file.new_record(
+                {
+                    "AppointmentID": aid,
+                    "PatientID": pid,
+                    "StartDateTime": "2026-12-02 09:00",
+                    "DurationMinutes": "60",
+                    "ProviderID": template.get("PrimaryProviderID", ""),
+                    "LocationID": template.get("HomeLocationID", ""),
+                    "AppointmentType": "Consult",
+                    "Status": "Scheduled",
+                    "CreatedAt": stamp,
+                    "ModifiedAt": stamp,
+                }
+            )
         )
         edits.added.setdefault("appointments", []).append(aid)
     appts_file.put(appts)
 
-    _, plans, plans_file = _load(out / "treatment_plans.csv")
+    plans, plans_file = _load(
+        out / "treatment_plans.csv", bindings, "TreatmentPlanID", "PatientID", "Status"
+    )
     proposed = [
         t
         for t in plans
