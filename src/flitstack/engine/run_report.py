@@ -18,7 +18,9 @@ from typing import Any
 from flitstack.engine.migration import LOAD_ORDER
 from flitstack.engine.reports import write_audit_log
 from flitstack.engine.state import StateStore
+from flitstack.engine.verify import unaccepted_losses
 from flitstack.mapping.confirm import Confirmation, read_confirmation
+from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
 from flitstack.reporting import read_csv, write_csv, write_html
 
 
@@ -156,14 +158,22 @@ def _last_summary(state: StateStore, kinds: set[str]) -> dict[str, Any] | None:
     return json.loads(done[-1]["summary"]) if done else None
 
 
-def _check(state: StateStore, kind: str) -> dict[str, Any] | None:
+def _check(state: StateStore, kind: str, workbook: Path) -> dict[str, Any] | None:
+    """A stored check, its losses weighed against the workbook's accepted losses as now."""
     check = state.last_check(kind)
     if check is None:
         return None
+    try:
+        wb: Workbook | None = load_workbook(workbook)
+    except WorkbookError:
+        wb = None
+    unaccepted = unaccepted_losses(state, int(check["run_id"]), wb)
     return {
         "records": check["records"], "fields": check["fields"],
         "differences": check["differences"], "missing_records": "incl.",
-        "clean": not check["differences"],
+        "losses_over_limit": len(state.losses(int(check["run_id"]))),
+        "unaccepted_losses": unaccepted,
+        "clean": not check["differences"] and not unaccepted,
     }  # fmt: skip
 
 
@@ -213,7 +223,8 @@ def write_project_report(
     return write_run_report(
         root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary, state,
         resolution, links, rollback_status(rollback),
-        diffs.get("sample") or _check(state, "sample"), diffs.get("full") or _check(state, "full"),
+        diffs.get("sample") or _check(state, "sample", workbook),
+        diffs.get("full") or _check(state, "full", workbook),
         _last_summary(state, {"delta"}), rollback, created,
     )  # fmt: skip
 

@@ -112,6 +112,8 @@ class DiffReport:
             "missing_records": len(self.missing),
             "clean": self.clean,
             "losses": self.truth.summary() if self.truth is not None else None,
+            "losses_over_limit": len(self.truth.over_limit()) if self.truth else 0,
+            "unaccepted_losses": self.truth.blocking() if self.truth else [],
             "by_object": by_object,
         }
 

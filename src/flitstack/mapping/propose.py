@@ -473,9 +473,12 @@ def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook
         report = audit_export(export, settings)
         export.bindings = report.bindings  # the property definitions, read by role
         props = property_fields(export)
-    return propose_from_profiles(
+    wb = propose_from_profiles(
         report.profiles, settings, props, export=str(export_path), proposed=report.proposal
     )
+    from flitstack.mapping.evidence import weigh
+
+    return weigh(wb, export_path, settings)
 
 
 def propose_bindings(export_path: Path, files: Iterable[str]) -> Bindings:

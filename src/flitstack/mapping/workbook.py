@@ -52,6 +52,9 @@ class ColumnMap(BaseModel):
     transform: str = "text"
     options: dict[str, Any] = Field(default_factory=dict)
     confidence: float = 1.0
+    #: share of the column's non-empty values its transform accepts (None: not measured)
+    success: float | None = None
+    failing: list[str] = Field(default_factory=list)  # a few failing values, masked if personal
     review: bool = False
     reason: str = ""
 

@@ -1,0 +1,127 @@
+"""The sample gate cannot be fooled: losses are measured from the source files, not the payload.
+
+Every appointment's patient reference is broken on purpose. The sample's read-back diff is
+clean (Pipedrive holds what was sent), but the check against the source sees appointments.csv
+lose all its rows: the sample is not clean, the full run is refused and writes nothing. With
+the loss accepted in the workbook (a reason, confirmed), the full run proceeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flitstack.engine.migration import Migration
+from flitstack.engine.state import StateStore
+from flitstack.engine.truth import plausible
+from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample
+from flitstack.mapping.confirm import confirm_workbook
+from flitstack.mapping.propose import propose_map
+from flitstack.mapping.workbook import accept_loss, load_workbook, save_workbook
+from flitstack.pipedrive.client import PipedriveClient
+from flitstack.sandbox.server import SandboxConfig, running_sandbox
+from flitstack.settings import Settings
+from flitstack.source.generator import generate_export
+from flitstack.source.schema import Kind
+
+SETTINGS = Settings(timezone="America/Chicago")
+
+
+def _break_appointments(export: Path) -> int:
+    path = export / "appointments.csv"
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    at = rows[0].index("PatientID")
+    for n, row in enumerate(rows[1:]):
+        if len(row) > at:
+            row[at] = f"GONE-{n}"
+    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows(rows)
+    return len(rows) - 1
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> tuple[Path, Path]:
+    export = tmp_path / "export"
+    generate_export(export, 30, seed=4)
+    _break_appointments(export)
+    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
+    confirm_workbook(workbook, "test")
+    return export, workbook
+
+
+def _run(sb: Any, export: Path, workbook: Path, state: Path, sample: int | None) -> Any:
+    async def go() -> Any:
+        async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+            m = Migration(export, workbook, StateStore(state), pd, SETTINGS)
+            if sample:
+                await m.migrate(sample, "sample")
+                return await m.verify(m.run_id, "sample")
+            require_clean_sample(m.state, m.wb)
+            return await m.migrate()
+
+    return asyncio.run(go())
+
+
+def test_a_sample_that_loses_every_appointment_is_not_clean_and_the_full_run_is_refused(
+    broken: tuple[Path, Path], tmp_path: Path
+) -> None:
+    export, workbook = broken
+    state = tmp_path / "state.sqlite"
+    config = SandboxConfig(burst_limit=1000, search_burst_limit=1000)
+    with running_sandbox(config) as sb:
+        report: DiffReport = _run(sb, export, workbook, state, 8)
+        assert not report.differences and not report.missing  # what was sent did arrive
+        assert report.truth is not None and not report.clean
+        lines = report.truth.blocking()
+        assert any(line.startswith("appointments.csv:") and "100.0%" in line for line in lines)
+        appointments = next(f for f in report.truth.files if f.file == "appointments")
+        assert appointments.rejected == appointments.rows
+        assert appointments.reasons["its patient does not exist (orphan)"] >= appointments.rows - 1
+
+        # the full run is refused, naming the file and its count, and writes nothing
+        before = sb.dump()
+        with pytest.raises(SampleNotClean, match=r"appointments\.csv: \d+ rows rejected"):
+            _run(sb, export, workbook, state, None)
+        assert sb.dump() == before
+
+        # a person accepts that loss (and the sample's other named losses) with a reason
+        store = StateStore(state)
+        for loss in store.losses(store.last_check("sample")["run_id"]):  # type: ignore[index]
+            accept_loss(workbook, loss["file"], loss["column"], "the MDC export lost the links")
+        with pytest.raises(Exception, match="edited after"):
+            _run(sb, export, workbook, state, None)  # the decision must be confirmed first
+        confirm_workbook(workbook, "Practice Manager")
+        assert load_workbook(workbook).accepted_losses
+        summary = _run(sb, export, workbook, state, None)
+        assert summary.unaccounted() == {}
+        assert summary.rejected["appointments"] == appointments.rows
+        assert len(sb.dump()["persons"]) >= 30 - 2
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "value", "why"),
+    [
+        ("DateOfBirth", None, "2059-05-06", "after the export date"),
+        ("DateOfBirth", None, "1850-01-01", "more than 120 years"),
+        ("DateOfBirth", None, "1959-05-06", None),
+        ("StartDateTime", None, "2031-01-01", "outside the export's span"),
+        ("StartDateTime", None, "2027-03-01", None),
+        ("NoteDateTime", None, "2026-12-25", "outside the export's span"),
+        ("TotalFee", Kind.MONEY, {"value": 2_500_000, "currency": "USD"}, "over 1,000,000"),
+        ("TotalFee", Kind.MONEY, 1250.5, None),
+        ("Email", Kind.EMAIL, "not-an-email@", "not a valid e-mail"),
+        ("Email", Kind.EMAIL, "pat@mail.example.com", None),
+        ("HomePhone", Kind.PHONE, "+1555", "not a possible phone number"),
+        ("HomePhone", Kind.PHONE, "+12025550123", None),
+    ],
+)
+def test_plausibility_rules(role: str, kind: Kind | None, value: object, why: str | None) -> None:
+    from datetime import date
+
+    found = plausible(role, kind, value, date(2026, 10, 31))
+    assert (found is None) if why is None else (found is not None and why in found)
