@@ -26,7 +26,9 @@ def test_every_known_column_maps_as_the_spec_says(export_dir: Path) -> None:
         rule = RULES[(c.file, c.column)]
         expected = (rule.target, rule.field, rule.custom.name if rule.custom else None)
         assert _target(c) == expected, c
-        assert c.confidence == 1.0 and not c.review and c.reason
+        assert c.confidence == 1.0 and c.reason
+        # a known column is only reviewed when its values fail its transform too often
+        assert not c.review or (c.success is not None and c.success < 0.98), c
     assert {p.source for p in wb.custom_properties} >= {"membership_tier", "chair_preference"}
     assert {p.name for p in wb.pipelines} == {"Treatment plans", "Lab cases", "Referrals"}
     assert len(wb.objects) >= 12

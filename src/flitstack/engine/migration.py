@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import mimetypes
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,13 +20,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from flitstack.engine.load import Accounting, LoadContext, Write, run_kinds
+from flitstack.engine.objects import KINDS
 from flitstack.engine.records import (
     ENGINE_FIELDS,
     Builder,
     Setup,
-    group_by,
-    norm_name,
-    role_order,
     row_hash,
 )
 from flitstack.engine.state import StateStore
@@ -37,16 +35,18 @@ from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
+from flitstack.pipedrive.kinds import LOAD_ORDER as PIPEDRIVE_ORDER
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
-from flitstack.reporting import csv_text
 from flitstack.settings import DuplicatePolicy, Settings
 from flitstack.source.reader import Export, Reject, Row, open_export
+from flitstack.source.schema import role
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-LOAD_ORDER = ("organizations", "persons", "activities", "deals", "notes", "files")
+LOAD_ORDER = PIPEDRIVE_ORDER
 
 
 @dataclass
@@ -114,21 +114,17 @@ class DeltaSummary:
         }
 
 
-#: Files whose rows become one record each, keyed ``<file>:<source id>``.
-KEYED_FILES = (
-    "locations", "patients", "appointments", "treatment_plans", "lab_cases", "referrals",
-    "clinical_notes", "documents",
-)  # fmt: skip
+#: Files whose rows become one record each, keyed ``<file>:<source id>`` (from the kinds).
+KEYED_FILES = tuple(k.source for k in KINDS if k.keyed and k.source)
 NEVER_PATCHED = {"add_time"}
 #: An existing person keeps its creation time, e-mails and marketing consent when matched.
 NOT_PATCHED_ON_MATCH = {"add_time", "emails", "marketing_status"}
 #: The create call each keyed file's rows become, for the budget forecast.
 CREATE_CALLS = {
-    "locations": ("POST", "/v2/organizations"), "patients": ("POST", "/v2/persons"),
-    "appointments": ("POST", "/v2/activities"), "treatment_plans": ("POST", "/v2/deals"),
-    "lab_cases": ("POST", "/v2/deals"), "referrals": ("POST", "/v2/deals"),
-    "clinical_notes": ("POST", "/v1/notes"), "documents": ("POST", "/v1/files"),
-}  # fmt: skip  # creation time stays the original MDC one
+    k.source: ("POST", OBJECT_KINDS[k.creates].create_path)
+    for k in KINDS
+    if k.keyed and k.source and k.creates
+}
 
 
 def _upload_facts(upload: tuple[str, bytes, str, dict[str, int]]) -> dict[str, Any]:
@@ -220,7 +216,8 @@ class Migration:
 
     async def _find_existing(self, kind: str, key: str, person_id: int | None) -> int | None:
         """Find a record this migration may already have created (lost answer or killed run)."""
-        if kind in {"persons", "organizations", "deals"}:
+        lookup = OBJECT_KINDS[kind].lookup
+        if lookup == "search":
             for item in await self.pd.search(kind, key, fields="custom_fields", exact=True):
                 return int(item["id"])
             return None
@@ -228,11 +225,10 @@ class Migration:
             return None
         marker = f"MDC ref: {key}"
         # v1 files are listed per person on their own path (GET /v1/files takes no person_id)
-        path, params = {
-            "activities": ("/v2/activities", {"person_id": person_id}),
-            "notes": ("/v1/notes", {"person_id": person_id}),
-            "files": (f"/v1/persons/{person_id}/files", {}),
-        }[kind]
+        if lookup == "person_files":
+            path, params = f"/v1/persons/{person_id}/files", {}
+        else:
+            path, params = OBJECT_KINDS[kind].create_path, {"person_id": person_id}
         async for item in self.pd.paginate(path, params):
             text = item.get("note") or item.get("content") or item.get("name") or ""
             if marker in text or (kind == "files" and key.split(":", 1)[-1] in text):
@@ -309,7 +305,7 @@ class Migration:
         path = record_path(kind, pd_id)
         if not mapping.get("created"):
             self.state.keep_before_image(kind, pd_id, await self.pd.get(kind, pd_id))
-        method = "PUT" if kind == "notes" else "PATCH"
+        method = OBJECT_KINDS[kind].update
         await self._write(method, path, kind, key, self.pd.request(method, path, json=patch))
         self.state.remember_payload(key, kind, pd_id, expected, self.run_id)
         self.following.updated[kind] += 1
@@ -674,495 +670,59 @@ class Migration:
     async def _load(
         self, export: Export, rows: dict[str, list[Row]], summary: LoadSummary, sample: int | None
     ) -> LoadSummary:
+        """Run the declared object kinds (``engine/objects``) against this migration."""
         b = Builder(self.wb, self.settings, self.setup_state)
         b.reference_date = export_date(export)
         b.providers = {r.source_id or "": r for r in rows.get("providers", [])}
         b.locations = {r.source_id or "": r for r in rows.get("locations", [])}
-        patients = rows.get("patients", [])
-        status_col: str | None = None
-        skip_values = set()
-        for c in b.cols("patients"):
-            skip_values |= set(c.options.get("skip_values") or [])
-            if c.options.get("skip_values"):
-                status_col = c.key
-        chosen: set[str | None] = {p.source_id for p in patients}
-        if sample:
-            chosen = self.pick_sample(rows, sample)
-        keep: dict[str, Row] = {}
-        for p in patients:
-            if p.source_id not in chosen:
-                continue
-            if (
-                status_col
-                and str(p.values.get("Status") or p.raw.get(status_col) or "") in skip_values
-            ):
-                self.state.note_outcome(
-                    self.run_id,
-                    "patients",
-                    p.source_id or "",
-                    p.line,
-                    "Status",
-                    "skipped",
-                    "patient marked Deleted in MDC: not migrated",
-                )
-                summary.skipped["patients"] += 1
-                continue
-            keep[p.source_id or ""] = p
-        if sample:
-            summary.skipped["patients"] += len(patients) - len(chosen)
-
-        patient_ids = {p.source_id for p in patients}
-
-        def child_rows(file: str) -> dict[str, list[Row]]:
-            col = (
-                b._col_name(file, "person_ref")
-                if b.col(file, "person_ref")
-                else b._col_name(file, "person_id")
-            )
-            grouped = group_by(rows.get(file, []), col)
-            for pid, items in grouped.items():
-                if pid not in keep:
-                    reason = (
-                        "patient not migrated (Deleted or not in the sample)"
-                        if pid in chosen or not sample
-                        else "not in the sample"
-                    )
-                    if sample and pid not in chosen and pid in patient_ids:
-                        summary.skipped[file] += len(items)
-                        continue  # a real patient outside the sample (an orphan is rejected)
-                    for r in items:
-                        exists = pid in patient_ids
-                        outcome = "skipped" if exists else "rejected"
-                        why = reason if exists else f"patient {pid} does not exist (orphan)"
-                        self.state.note_outcome(
-                            self.run_id, file, r.source_id or "", r.line, "PatientID", outcome, why
-                        )
-                        if pid in {p.source_id for p in patients}:
-                            summary.skipped[file] += 1
-                        else:
-                            summary.rejected[file] += 1
-            # rows with no patient at all
-            for r in rows.get(file, []):
-                if not str(r.raw.get(col) or "").strip():
-                    summary.rejected[file] += 1
-                    self.state.note_outcome(
-                        self.run_id,
-                        file,
-                        r.source_id or "",
-                        r.line,
-                        col,
-                        "rejected",
-                        "no patient reference",
-                    )
-            return {pid: items for pid, items in grouped.items() if pid in keep}
-
-        ins = child_rows("patient_insurance")
-        recalls = child_rows("recalls")
-        ledger = child_rows("ledger_entries")
-        props = child_rows("patient_custom_properties")
-        appts = child_rows("appointments")
-        plans = child_rows("treatment_plans")
-        labs = child_rows("lab_cases")
-        refs = child_rows("referrals")
-        notes = child_rows("clinical_notes")
-        docs = child_rows("documents")
-
-        # 1. Organizations: locations, carriers (deduplicated), labs and referral practices.
-        org_of: dict[str, int] = {}
-        carrier_org: dict[str, int] = {}
-        org_jobs: list[Callable[[], Awaitable[Any]]] = []
-        for r in rows.get("locations", []):
-            key = f"locations:{r.source_id}"
-            name = str(r.raw.get(b._col_name("locations", "name")) or r.source_id)
-            org_jobs.append(
-                self._org_job(b, "locations", r, name, "Practice Location", key, org_of, key)
-            )
-            summary.migrated["locations"] += 1
-        carriers_by_name: dict[str, list[Row]] = {}
-        carrier_col = b._col_name("patient_insurance", "insurance_org")
-        used_carriers = {str(r.raw.get(carrier_col) or "").strip()
-                         for items in ins.values() for r in items}  # fmt: skip
-        for r in rows.get("insurance_carriers", []):
-            if sample and r.source_id not in used_carriers:
-                summary.skipped["insurance_carriers"] += 1
-                continue
-            name = str(r.raw.get(b._col_name("insurance_carriers", "name")) or "").strip()
-            carriers_by_name.setdefault(norm_name(name) or r.source_id or "", []).append(r)
-        for norm, group in carriers_by_name.items():
-            first = group[0]
-            key = f"insurance_carriers:{norm}"
-            name = str(first.raw.get(b._col_name("insurance_carriers", "name")) or first.source_id)
-            org_jobs.append(
-                self._org_job(
-                    b, "insurance_carriers", first, name, "Insurance Carrier", key, org_of, key
-                )
-            )
-            summary.migrated["insurance_carriers"] += 1
-            summary.merged["insurance_carriers"] += len(group) - 1
-        side_orgs: dict[str, tuple[str, Row, str]] = {}
-        for file, name_col in (("lab_cases", "LabName"), ("referrals", "PracticeName")):
-            for items in (labs if file == "lab_cases" else refs).values():
-                for r in items:
-                    name = str(r.raw.get(name_col) or "").strip()
-                    if name:
-                        side_orgs.setdefault(f"{file}:org:{norm_name(name)}", (file, r, name))
-        for key, (file, r, name) in side_orgs.items():
-            kind = "Dental Lab" if file == "lab_cases" else "Referral Practice"
-            org_jobs.append(self._org_job(b, file, r, name, kind, key, org_of, key))
-        await self._gather("organizations", org_jobs)
-        for norm, group in carriers_by_name.items():
-            for r in group:
-                carrier_org[r.source_id or ""] = org_of[f"insurance_carriers:{norm}"]
-
-        # 2. People, with org links, insurance, recalls, ledger and custom properties.
-        has_ledger = export.has("ledger_entries") and bool(b.cols("ledger_entries"))
-        person_of: dict[str, int] = {}
-        prop_defs = {p.source: p for p in self.wb.custom_properties if p.source}
-        last_recall: dict[str, Row] = {}
-
-        async def person_job(pid: str, row: Row) -> None:
-            extras = b.insurance_extras(ins.get(pid, []), carrier_org)
-            custom, last = b.recall_extras(recalls.get(pid, []))
-            if last is not None:
-                last_recall[pid] = last
-            extras["custom"].update(custom)
-            if has_ledger:  # no ledger rows: nothing owed, a balance of 0.00 (not unknown)
-                extras["custom"].update(b.ledger_extras(ledger.get(pid, [])))
-            for pr in props.get(pid, []):
-                definition = prop_defs.get(str(pr.raw.get("PropertyName") or "").strip())
-                if definition is None:
-                    self.state.note_outcome(
-                        self.run_id,
-                        "patient_custom_properties",
-                        pid,
-                        pr.line,
-                        "PropertyName",
-                        "flagged",
-                        "property has no definition: not migrated",
-                    )
-                    continue
-                transform = {"date": "date", "double": "number", "enum": "picklist"}.get(
-                    definition.field_type, "text"
-                )
-                if definition.options == ["Yes", "No"]:
-                    transform = "bool_yes_no"
-                from flitstack.transform import TransformContext, apply
-
-                out = apply(
-                    transform,
-                    pr.raw.get("Value"),
-                    TransformContext(self.settings, {"options": definition.options}),
-                )
-                if out.ok and out.value is not None:
-                    extras["custom"][("person", definition.name)] = out.value
-                elif not out.ok:
-                    self.state.note_outcome(
-                        self.run_id,
-                        "patient_custom_properties",
-                        pid,
-                        pr.line,
-                        "Value",
-                        "flagged",
-                        f"{out.reason}; left empty",
-                    )
-            key = f"patients:{pid}"
-            body = b.person(row, key, extras)
-            person_of[pid] = await self._person(key, body, row)
-
-        await self._gather(
-            "persons", [lambda p=pid, r=row: person_job(p, r) for pid, row in keep.items()]
+        accounting = Accounting(
+            lambda *outcome: self.state.note_outcome(self.run_id, *outcome),
+            source_rows=summary.source_rows,
         )
-        summary.migrated["patients"] += len(keep)
-        for file, grouped in (
-            ("patient_insurance", ins),
-            ("recalls", recalls),
-            ("ledger_entries", ledger),
-            ("patient_custom_properties", props),
-        ):
-            summary.merged[file] += sum(len(v) for v in grouped.values())
-
-        # 3. Activities: appointments and the last recall visit as a Task.
-        act_jobs: list[Callable[[], Awaitable[Any]]] = []
-        for pid, items in appts.items():
-            for r in items:
-                key = f"appointments:{r.source_id}"
-                act_jobs.append(
-                    lambda r=r, key=key, pid=pid: self.ensure(
-                        "activities",
-                        key,
-                        b.appointment(r, person_of[pid], key),
-                        person_id=person_of[pid],
-                        row=r,
-                    )
-                )
-                summary.migrated["appointments"] += 1
-        for pid, r in last_recall.items():
-            key = f"recalls:{r.source_id}:last-visit"
-            owner = self.setup_state.fallback_user
-            act_jobs.append(
-                lambda r=r, key=key, pid=pid, owner=owner: self.ensure(
-                    "activities",
-                    key,
-                    b.recall_task(r, person_of[pid], owner, key),
-                    person_id=person_of[pid],
-                    row=r,
-                )
-            )
-        await self._gather("activities", act_jobs)
-
-        # 4. Deals: treatment plans (with their items), lab cases, referrals.
-        deal_of: dict[str, int] = {}
-        items_by_plan = group_by(
-            rows.get("treatment_plan_items", []), b._col_name("treatment_plan_items", "deal_ref")
-        )
-        deal_jobs: list[Callable[[], Awaitable[Any]]] = []
-        for pid, items in plans.items():
-            for r in items:
-                key = f"treatment_plans:{r.source_id}"
-                title = str(r.raw.get(b._col_name("treatment_plans", "title")) or "Treatment plan")
-                body = b.deal(
-                    "treatment_plans",
-                    r,
-                    key,
-                    person_of[pid],
-                    None,
-                    "treatment_plan_status",
-                    "treatment_plan_outcome",
-                    "Treatment plans",
-                    title,
-                )
-                procedures = b.plan_items(items_by_plan.get(r.source_id or "", []))
-                if procedures and ("deal", "planned_procedures__c") in self.setup_state.fields:
-                    b.put_custom(body, "deal", "planned_procedures__c", procedures)
-                deal_jobs.append(self._deal_job(key, body, r, deal_of, r.source_id or ""))
-                summary.migrated["treatment_plans"] += 1
-        plan_ids = {r.source_id for items in plans.values() for r in items}
-        for item in rows.get("treatment_plan_items", []):
-            plan = str(item.raw.get(b._col_name("treatment_plan_items", "deal_ref")) or "").strip()
-            if plan in plan_ids:
-                summary.merged["treatment_plan_items"] += 1
-            elif sample:
-                summary.skipped["treatment_plan_items"] += 1
-            else:
-                summary.skipped["treatment_plan_items"] += 1
-                self.state.note_outcome(
-                    self.run_id,
-                    "treatment_plan_items",
-                    item.source_id or "",
-                    item.line,
-                    "TreatmentPlanID",
-                    "skipped",
-                    "its treatment plan was not migrated",
-                )
-        for file, grouped, name_col, status_map, outcome_map, pipeline in (
-            ("lab_cases", labs, "LabName", "lab_case_status", "lab_case_outcome", "Lab cases"),
-            ("referrals", refs, "PracticeName", "referral_status", "referral_outcome", "Referrals"),
-        ):
-            for pid, items in grouped.items():
-                for r in items:
-                    key = f"{file}:{r.source_id}"
-                    org_name = str(r.raw.get(name_col) or "").strip()
-                    org = org_of.get(f"{file}:org:{norm_name(org_name)}") if org_name else None
-                    if file == "lab_cases":
-                        title = (
-                            f"Lab case: {r.values.get('CaseType') or 'case'} — {org_name or 'lab'}"
-                        )
-                    else:
-                        who = r.values.get("SpecialistName") or org_name
-                        title = f"Referral {r.values.get('Direction') or ''}: "
-                        title += f"{r.values.get('Specialty') or ''} — {who}"
-                    body = b.deal(
-                        file, r, key, person_of[pid], org, status_map, outcome_map, pipeline, title
-                    )
-                    if (
-                        file == "referrals"
-                        and ("deal", "lab_case_type__c") in self.setup_state.fields
-                    ):
-                        b.put_custom(body, "deal", "lab_case_type__c", "Referral")
-                    deal_jobs.append(self._deal_job(key, body, r, deal_of, key))
-                    summary.migrated[file] += 1
-        await self._gather("deals", deal_jobs)
-
-        # 5. Notes (person, and deal when about a plan), then Files (documents, ledger CSV).
-        note_jobs: list[Callable[[], Awaitable[Any]]] = []
-        for pid, items in notes.items():
-            for r in items:
-                key = f"clinical_notes:{r.source_id}"
-                plan = str(r.raw.get(b._col_name("clinical_notes", "deal_id")) or "").strip()
-                header = [
-                    str(r.values.get("NoteType") or "Note"),
-                    b.provider_name(r.raw.get("ProviderID")) or "",
-                ]
-                content = b.note_body(
-                    r.raw.get(b._col_name("clinical_notes", "content")),
-                    str(r.values.get("Format") or "") or None,
-                    header,
-                    key,
-                )
-                note: dict[str, Any] = {"content": content, "person_id": person_of[pid]}
-                added = b.col("clinical_notes", "add_time")
-                if added is not None:
-                    out = b.tx(added, r, "clinical_notes", r.source_id or "")
-                    if out.ok and out.value:
-                        note["add_time"] = out.value
-                if plan and plan in deal_of:
-                    note["deal_id"] = deal_of[plan]
-                note_jobs.append(
-                    lambda key=key, body=note, pid=pid, r=r: self.ensure(
-                        "notes", key, body, person_id=person_of[pid], row=r
-                    )
-                )
-                summary.migrated["clinical_notes"] += 1
-        for file, col in (
-            ("treatment_plans", "Note"),
-            ("lab_cases", "Instructions"),
-            ("referrals", "Reason"),
-        ):
-            grouped = {"treatment_plans": plans, "lab_cases": labs, "referrals": refs}[file]
-            for pid, items in grouped.items():
-                for r in items:
-                    text = r.values.get(col)  # parsed: null spellings are None
-                    deal_key = r.source_id if file == "treatment_plans" else f"{file}:{r.source_id}"
-                    if not text or not str(text).strip() or deal_key not in deal_of:
-                        continue
-                    key = f"{file}:{r.source_id}:note"
-                    body = {
-                        "content": b.note_body(text, None, [col], key),
-                        "deal_id": deal_of[deal_key],
-                        "person_id": person_of[pid],
-                    }
-                    note_jobs.append(
-                        lambda key=key, body=body, pid=pid, r=r: self.ensure(
-                            "notes", key, body, person_id=person_of[pid], row=r
-                        )
-                    )
-        for pid in ledger:
-            key = f"ledger_entries:{pid}:note"
-            text = (
-                "Ledger history for this patient is attached as a CSV file. It is a financial "
-                "record from My Dental Clinic that Pipedrive's data model does not support "
-                "natively; the outstanding balance and last payment are on the Person."
-            )
-            body = {
-                "content": b.note_body(text, "plain", ["Financial record"], key),
-                "person_id": person_of[pid],
-            }
-            note_jobs.append(
-                lambda key=key, body=body, pid=pid: self.ensure(
-                    "notes", key, body, person_id=person_of[pid]
-                )
-            )
-        await self._gather("notes", note_jobs)
-
-        file_jobs: list[Callable[[], Awaitable[Any]]] = []
-        for pid, items in docs.items():
-            for r in items:
-                rel = str(r.raw.get("FileName") or "").strip()
-                if not rel or not export.document_exists(rel):
-                    summary.rejected["documents"] += 1
-                    self.state.note_outcome(
-                        self.run_id,
-                        "documents",
-                        r.source_id or "",
-                        r.line,
-                        "FileName",
-                        "rejected",
-                        "document file is missing from the export's documents folder",
-                    )
-                    continue
-                key = f"documents:{r.source_id}"
-                blob = export.open_document(rel)
-                name = f"mdc-{r.source_id}-{Path(rel).name}"
-                mime = (
-                    str(r.raw.get("MimeType") or "")
-                    or mimetypes.guess_type(rel)[0]
-                    or "application/octet-stream"
-                )
-                file_jobs.append(
-                    lambda key=key, pid=pid, r=r, name=name, content=blob, mime=mime: self.ensure(
-                        "files",
-                        key,
-                        {},
-                        person_id=person_of[pid],
-                        row=r,
-                        upload=(name, content, mime, {"person_id": person_of[pid]}),
-                    )
-                )
-                summary.migrated["documents"] += 1
-        for pid, items in ledger.items():
-            key = f"ledger_entries:{pid}"
-            # the MDC format's names in its order, so any export's ledger reads the same
-            header = sorted(items[0].raw, key=lambda k: role_order("ledger_entries", k))
-            text = csv_text(header, ([r.raw.get(h, "") for h in header] for r in items))
-            name = f"mdc-ledger-{pid}.csv"
-            file_jobs.append(
-                lambda key=key, pid=pid, name=name, data=text.encode(): self.ensure(
-                    "files",
-                    key,
-                    {},
-                    person_id=person_of[pid],
-                    upload=(name, data, "text/csv", {"person_id": person_of[pid]}),
-                )
-            )
-        await self._gather("files", file_jobs)
-
-        for file in ("providers", "custom_property_definitions", "automations"):
-            n = len(rows.get(file, []))
-            if file == "providers":
-                summary.merged[file] += n  # resolved to users
-            elif file == "custom_property_definitions":
-                summary.merged[file] += n  # became custom fields
-            else:
-                summary.skipped[file] += n
-                for r in rows.get(file, []):
-                    self.state.note_outcome(
-                        self.run_id,
-                        file,
-                        r.source_id or "",
-                        r.line,
-                        "",
-                        "skipped",
-                        "automations do not migrate: see the rebuild reference",
-                    )
+        for outcome in ("rejected",):  # rows the reader could not read at all
+            for file, n in getattr(summary, outcome).items():
+                accounting.outcomes[outcome][file] += n
+        await run_kinds(
+            KINDS, self, b, rows, accounting,
+            chosen={p or "" for p in self.pick_sample(rows, sample)} if sample else None,
+            shared={"export": export}, concurrency=self.concurrency, progress=self.progress,
+        )  # fmt: skip
         for problem in b.problems:
             self.state.note_outcome(
-                self.run_id,
-                problem.file,
-                problem.source_id,
-                problem.line,
-                problem.field,
-                problem.outcome,
-                problem.reason,
-            )
-        summary.flagged = len(b.problems)
-        return summary
+                self.run_id, problem.file, problem.source_id, problem.line, problem.field,
+                problem.outcome, problem.reason,
+            )  # fmt: skip
+        out = LoadSummary(source_rows=summary.source_rows)
+        out.migrated = accounting.outcomes["migrated"]
+        out.merged = accounting.outcomes["merged"]
+        out.rejected = accounting.outcomes["rejected"]
+        out.skipped = accounting.outcomes["skipped"]
+        out.flagged = len(b.problems)
+        return out
 
-    def _org_job(
-        self,
-        b: Builder,
-        file: str,
-        row: Row,
-        name: str,
-        kind: str,
-        key: str,
-        org_of: dict[str, int],
-        slot: str,
-    ) -> Callable[[], Awaitable[Any]]:
-        async def job() -> None:
-            known = self.state.pd_id(key)
-            existing = self.existing_orgs.get(name.strip().casefold())
-            if self.settings.duplicate_policy is DuplicatePolicy.CREATE:
-                existing = None
-            if known is None and existing is not None and not self.state.has_intent(key):
-                self.seen.add(key)
-                self.state.record(key, "organizations", existing, False, self.run_id)
-                org_of[slot] = existing
-                return
-            org_of[slot] = await self.ensure(
-                "organizations", key, b.organization(file, row, name, kind, key), row=row
-            )
+    async def write(self, w: Write, ctx: LoadContext) -> int:
+        """The Pipedrive target: one write, exactly once (see :meth:`ensure`)."""
+        if w.match == "organization":
+            return await self._organization(w)
+        body = w.build()
+        if w.match == "person":
+            return await self._person(w.key, body, w.row)  # type: ignore[arg-type]
+        person_id = ctx.ids["persons"].get(w.person) if w.person else None
+        upload = w.upload() if w.upload is not None else None
+        return await self.ensure(w.kind, w.key, body, person_id=person_id, row=w.row, upload=upload)
 
-        return job
+    async def _organization(self, w: Write) -> int:
+        """An organization, or the same-name one the account already had (duplicate policy)."""
+        key = w.key
+        known = self.state.pd_id(key)
+        existing = self.existing_orgs.get(w.name.strip().casefold())
+        if self.settings.duplicate_policy is DuplicatePolicy.CREATE:
+            existing = None
+        if known is None and existing is not None and not self.state.has_intent(key):
+            self.seen.add(key)
+            self.state.record(key, "organizations", existing, False, self.run_id)
+            return existing
+        return await self.ensure("organizations", key, w.build(), row=w.row)
 
     async def _person(self, key: str, body: dict[str, Any], row: Row) -> int:
         known = self.state.pd_id(key)
@@ -1209,40 +769,23 @@ class Migration:
         return job
 
     def pick_sample(self, rows: dict[str, list[Row]], size: int) -> set[str | None]:
-        """Patients covering the hard cases first: insurance 2+, plans, lab cases, notes, docs."""
+        """Patients covering the hard cases first (each kind declares the cases its rows make:
+        a second coverage, an active plan, a lab case, notes, documents…)."""
+        b = Builder(self.wb, self.settings, self.setup_state)
         features: dict[str, set[str]] = {}
-
-        def mark(
-            file: str, feature: str, predicate: Callable[[Row], bool] = lambda r: True
-        ) -> None:
-            for r in rows.get(file, []):
-                pid = str(r.raw.get("PatientID") or "").strip()
-                if predicate(r):
-                    features.setdefault(pid, set()).add(feature)
-
-        mark(
-            "patient_insurance",
-            "secondary",
-            lambda r: str(r.raw.get("Ordinal") or "").strip() in {"2", "3"},
-        )
-        mark("patient_insurance", "primary")
-        mark(
-            "treatment_plans",
-            "active_plan",
-            lambda r: r.values.get("Status") in {"Proposed", "Accepted", "InProgress"},
-        )
-        mark("appointments", "appointments")
-        mark("recalls", "recall")
-        mark("lab_cases", "lab_case")
-        mark("referrals", "referral")
-        mark("clinical_notes", "notes")
-        mark("documents", "documents")
-        mark("ledger_entries", "ledger")
+        for kind in KINDS:
+            if kind.source is None or kind.source == "patients":
+                continue
+            for r in rows.get(kind.source, []):
+                marks = set(kind.features(r, b))
+                if marks:
+                    pid = str(r.values.get(kind.parent_role) or "").strip()
+                    features.setdefault(pid, set()).update(marks)
+        status_role = role("patients", "status")
         patients = [
-            p.source_id or ""
-            for p in rows.get("patients", [])
-            if p.values.get("Status") != "Deleted"
-        ]
+            p.source_id or "" for p in rows.get("patients", [])
+            if p.values.get(status_role) != "Deleted"
+        ]  # fmt: skip
         return set(pick_covering(patients, features, size))
 
     # --- rollback ------------------------------------------------------------------------------

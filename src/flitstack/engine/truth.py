@@ -20,6 +20,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.records import Setup
 from flitstack.engine.state import StateStore
 from flitstack.mapping.roles import Bindings
@@ -31,11 +32,7 @@ from flitstack.source.schema import FILES, Kind
 #: A loss above this share of a column's non-empty values, or of a file's rows, blocks the run.
 LOSS_LIMIT = 0.01
 #: Files whose rows each become one record, keyed ``<file>:<source id>``, and its object.
-RECORD_OF = {
-    "locations": "organizations", "patients": "persons", "appointments": "activities",
-    "treatment_plans": "deals", "lab_cases": "deals", "referrals": "deals",
-    "clinical_notes": "notes", "documents": "files",
-}  # fmt: skip
+RECORD_OF = {k.source: k.creates for k in SOURCE_KINDS if k.keyed and k.source and k.creates}
 #: Where a standard field role lands in the record read back (None: checked another way).
 FIELD_AT: dict[str, str] = {
     "name": "name", "emails": "emails", "phones": "phones", "address": "address",

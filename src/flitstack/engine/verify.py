@@ -17,49 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from flitstack.engine.records import Setup
+from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import TruthReport
 from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import PipedriveClient
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
 from flitstack.pipedrive.errors import NotFound
 from flitstack.reporting import write_csv, write_html
 
 Progress = Callable[[str, int, int], None]
 
 #: Pipedrive object of each kind the engine writes, and the workbook target it comes from.
-TARGET_OF = {
-    "organizations": "organization",
-    "persons": "person",
-    "activities": "activity",
-    "deals": "deal",
-    "notes": "note",
-    "files": "file",
-}
-#: Fields the engine derives rather than reads from one column.
-DERIVED = {
+TARGET_OF = {k.name: k.target for k in OBJECT_KINDS.values()}
+#: Fields the engine derives rather than reads from one column: the source-ID field every
+#: record carries, and what each object kind declares (``engine/objects``).
+DERIVED: dict[tuple[str, str], str] = {
     ("person", SOURCE_ID_FIELD): "MDC patient ID (for exactly-once lookups)",
     ("organization", SOURCE_ID_FIELD): "MDC ID (for exactly-once lookups)",
     ("deal", SOURCE_ID_FIELD): "MDC ID (for exactly-once lookups)",
-    ("person", "org_id"): "patient_insurance (primary coverage carrier)",
-    ("person", "secondary_insurance__c"): "patient_insurance (ordinal 2)",
-    ("person", "tertiary_insurance__c"): "patient_insurance (ordinal 3)",
-    ("person", "needs_review__c"): "derived: no valid e-mail",
-    ("deal", "stage_id"): "Status (via the status → stage value map)",
-    ("deal", "status"): "Status (via the status → outcome value map)",
-    ("deal", "pipeline_id"): "source file (pipeline chosen per object)",
-    ("deal", "person_id"): "PatientID",
-    ("deal", "org_id"): "LabName / PracticeName",
-    ("activity", "person_id"): "PatientID",
-    ("activity", "type"): "AppointmentType (via the value map)",
-    ("activity", "done"): "Status (via the value map)",
-    ("activity", "subject"): "AppointmentType, Status",
-    ("note", "content"): "note text and header",
-    ("note", "person_id"): "PatientID",
-    ("note", "deal_id"): "TreatmentPlanID",
-    ("file", "name"): "FileName",
-    ("file", "file_size"): "the document file",
-    ("file", "person_id"): "PatientID",
+    **{field: why for kind in SOURCE_KINDS for field, why in kind.derived.items()},
 }
 SKIPPED_FILE_FACTS = {"sha", "file_type_mime"}  # not readable back through the files API
 

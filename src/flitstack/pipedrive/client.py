@@ -27,6 +27,7 @@ from flitstack.pipedrive.errors import (
     ValidationFailed,
 )
 from flitstack.pipedrive.governor import RateGovernor
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,13 @@ KIND_OF = {"person": "persons", "organization": "organizations", "deal": "deals"
 
 
 #: Objects Pipedrive serves only on v1; everything else the migration writes is on v2.
-V1_KINDS = frozenset({"notes", "files"})
+V1_KINDS = frozenset(k.name for k in OBJECT_KINDS.values() if k.api == "v1")
 
 
 def record_path(kind: str, record_id: int) -> str:
     """``/v2/persons/7`` or ``/v1/notes/7``: where one record lives."""
-    return f"/{'v1' if kind in V1_KINDS else 'v2'}/{kind}/{record_id}"
+    known = OBJECT_KINDS.get(kind)
+    return known.record_path(record_id) if known else f"/v2/{kind}/{record_id}"
 
 
 class PipedriveClient:

@@ -476,3 +476,31 @@ def spec_for(filename: str) -> FileSpec | None:
     if stem.lower().endswith(".csv"):
         stem = stem[:-4]
     return FILES.get(stem.lower())
+
+
+def parent_ref(file: str) -> str | None:
+    """The column of ``file`` that names the patient its rows belong to (the required
+    reference to patients first), or None for files that hang on no patient."""
+    spec = FILES.get(file)
+    if spec is None or file == "patients":
+        return None
+    refs = [c for c in spec.columns if c.kind is Kind.REF and c.ref == "patients"]
+    refs.sort(key=lambda c: not c.required)
+    return refs[0].name if refs else None
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def role(file: str, name: str) -> str:
+    """The MDC column a rows-by-role reader keys a value under, by its snake-case name
+    (``role("lab_cases", "case_type")`` → ``CaseType``). Raises KeyError for a role the file
+    does not declare, so a typo fails loudly instead of reading nothing."""
+    spec = FILES[file]
+    for col in spec.columns:
+        if _snake(col.name) == name or col.name == name:
+            return col.name
+    raise KeyError(f"{file} has no column {name!r} (roles: {', '.join(spec.column_names)})")

@@ -1,0 +1,56 @@
+"""Documents (x-rays, consent forms, photos) → Files attached to the person."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable
+from pathlib import Path
+
+from flitstack.engine.load import LoadContext, Upload, Write
+from flitstack.engine.objects import register
+from flitstack.engine.objects.base import SourceKind
+from flitstack.source.reader import Row
+from flitstack.source.schema import role
+
+
+@register
+class Documents(SourceKind):
+    keyed = True
+    name = "documents"
+    source = "documents"
+    creates = "files"
+    after = ("patients",)
+    sample_feature = "documents"
+    derived = {
+        ("file", "name"): "the document's file name",
+        ("file", "file_size"): "the document file",
+        ("file", "person_id"): "the document's patient",
+    }
+
+    def writes(self, ctx: LoadContext) -> Iterable[Write]:
+        export = ctx.shared["export"]
+        path_role = role("documents", "file_name")
+        for pid, rows in ctx.children("documents").items():
+            for r in rows:
+                rel = str(r.raw.get(path_role) or "").strip()
+                if not rel or not export.document_exists(rel):
+                    ctx.accounting.row(
+                        "documents", r, "rejected",
+                        "document file is missing from the export's documents folder", path_role,
+                    )  # fmt: skip
+                    continue
+                ctx.accounting.row("documents", r, "migrated")
+                yield Write(
+                    "files", f"documents:{r.source_id}", dict, row=r, person=pid,
+                    upload=lambda r=r, rel=rel, pid=pid: self.upload(ctx, r, rel, pid),
+                )  # fmt: skip
+
+    def upload(self, ctx: LoadContext, r: Row, rel: str, pid: str) -> Upload:
+        blob = ctx.shared["export"].open_document(rel)
+        mime = (
+            str(r.raw.get(role("documents", "mime_type")) or "")
+            or mimetypes.guess_type(rel)[0]
+            or "application/octet-stream"
+        )
+        name = f"mdc-{r.source_id}-{Path(rel).name}"
+        return (name, blob, mime, {"person_id": ctx.person_of(pid)})
