@@ -42,13 +42,17 @@ def demo_users(export: Path, bindings: BindingSource | None = None) -> list[dict
     So the setup report shows both outcomes: providers matched to a user by e-mail, and
     providers whose records go to the fallback owner.
     """
+    from flitstack.source.schema import role
+
+    email = role("providers", "email")
+    first, last = role("providers", "first_name"), role("providers", "last_name")
     users = [{"name": "Sandbox Admin", "email": "admin@sandbox.example"}]
     with open_export(export, bindings) as source:
         providers = [r for r in source.read("providers") if isinstance(r, Row)]
-    with_email = [p for p in providers if p.values.get("Email")]
+    with_email = [p for p in providers if p.values.get(email)]
     for p in with_email[: len(with_email) // 2]:
-        name = f"{p.values.get('FirstName') or ''} {p.values.get('LastName') or ''}".strip()
-        users.append({"name": name or "Provider", "email": str(p.values["Email"]).lower()})
+        name = f"{p.values.get(first) or ''} {p.values.get(last) or ''}".strip()
+        users.append({"name": name or "Provider", "email": str(p.values[email]).lower()})
     return users
 
 

@@ -184,7 +184,7 @@ class Allergies(SourceKind):
 
 
 def test_a_new_source_kind_is_one_declaration(export: Path, workbook: Workbook) -> None:
-    target, ctx, notes, source_rows = _run(export, workbook, [*KINDS, Allergies()])
+    target, ctx, _notes, source_rows = _run(export, workbook, [*KINDS, Allergies()])
     allergy_notes = [b for b in target.records["notes"].values()
                      if str(b.get("content", "")).startswith("Allergy:")]  # fmt: skip
     assert sorted(b["content"] for b in allergy_notes) == ["Allergy: Latex", "Allergy: Penicillin"]

@@ -6,7 +6,9 @@ import asyncio
 import json
 import math
 import stat
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,9 +16,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from flitstack.cli import app
+from flitstack.engine.load import LoadContext, Write
 from flitstack.engine.migration import Migration
+from flitstack.engine.objects import KINDS, SourceKind
 from flitstack.engine.state import StateStore
-from flitstack.journey.estimate import Estimate, estimate_migration, grade, write_estimate
+from flitstack.journey import estimate
+from flitstack.journey.estimate import Call, Estimate, estimate_migration, grade, write_estimate
 from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.workbook import save_workbook
@@ -26,6 +31,7 @@ from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan, daily_budget
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
 from flitstack.source.generator import generate_export
+from flitstack.source.mess import MessRates
 
 SETTINGS = Settings(timezone="America/Chicago")
 
@@ -45,9 +51,16 @@ def est(export: Path) -> Estimate:
     return estimate_migration(export, "advanced", 2, SETTINGS, sample_patients=SAMPLE)
 
 
-def test_requests_and_tokens_equal_what_the_real_flow_spends(
-    export: Path, est: Estimate, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every kind of damage (tests/source/test_renamed_exports.py checks it is all there):
+    orphans, deleted patients, missing document files, rows rejected on reading…"""
+    path = tmp_path_factory.mktemp("estimate-messy") / "export"
+    generate_export(path, 40, seed=21, mess=MessRates().scaled(4))
+    return path
+
+
+def _real_flow(export: Path, sample: int, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """setup, migrate --sample, its diff, migrate, verify: as the CLI runs them, in a sandbox."""
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
     confirm_workbook(workbook, "test")
@@ -63,14 +76,27 @@ def test_requests_and_tokens_equal_what_the_real_flow_spends(
                     return Migration(export, workbook, state, pd, SETTINGS)
 
                 await new().setup()
-                sample = new()
-                await sample.migrate(SAMPLE, "sample")
-                await sample.verify(sample.run_id, "sample")
+                first = new()
+                await first.migrate(sample, "sample")
+                await first.verify(first.run_id, "sample")
                 await new().migrate()
                 await new().verify(None, "full")
 
         asyncio.run(go())
-        dump, stats = sb.dump(), sb.stats()
+        return sb.dump(), sb.stats()
+
+
+@pytest.mark.parametrize(("which", "sample"), [("export", SAMPLE), ("messy", 7)])
+def test_requests_and_tokens_equal_what_the_real_flow_spends(
+    which: str, sample: int, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    export = request.getfixturevalue(which)
+    est = (
+        request.getfixturevalue("est")
+        if which == "export"
+        else estimate_migration(export, "advanced", 2, SETTINGS, sample_patients=sample)
+    )
+    dump, stats = _real_flow(export, sample, tmp_path)
     predicted = {load.object: load.records for load in est.loads}
     for kind in ("organizations", "persons", "activities", "deals", "notes", "files"):
         assert predicted[kind] == len(dump[kind]), kind
@@ -79,6 +105,38 @@ def test_requests_and_tokens_equal_what_the_real_flow_spends(
     assert predicted["full read-back"] == est.records_written
     assert 0 < predicted["sample read-back"] < est.records_written
     assert (est.requests, est.tokens) == (stats["requests"], stats["tokens_used"])
+
+
+class _OneNoteEach(SourceKind):
+    """A toy kind: one note on each migrated patient's person."""
+
+    name = "toy_note_each"
+    creates = "notes"
+    after = ("patients",)
+
+    def writes(self, ctx: LoadContext) -> Iterable[Write]:
+        for pid in ctx.patients:
+            yield Write("notes", f"toy:{pid}", dict, person=pid)
+
+
+def test_the_counts_come_from_the_declared_kinds(
+    export: Path, est: Estimate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind declared is counted with no estimate code to change: the estimate runs the
+    engine's kinds dry (full run and the sample the engine picks), it keeps no copy of them."""
+    monkeypatch.setattr(estimate, "KINDS", [*KINDS, _OneNoteEach()])
+    more = estimate_migration(export, "advanced", 2, SETTINGS, sample_patients=SAMPLE)
+    was = {load.object: load for load in est.loads}
+    now = {load.object: load for load in more.loads}
+    persons = was["persons"].records
+    assert persons > SAMPLE
+    assert now["notes"].records - was["notes"].records == persons
+    assert now["full read-back"].records - was["full read-back"].records == persons
+    assert now["sample read-back"].records - was["sample read-back"].records == SAMPLE
+    create, read = Call("POST", "/v1/notes", 1).cost, Call("GET", "/v1/notes/{id}", 1).cost
+    assert more.tokens - est.tokens == persons * (create + read) + SAMPLE * read
+    unchanged = set(was) - {"notes", "full read-back", "sample read-back"}
+    assert all(now[k].calls == was[k].calls for k in unchanged)
 
 
 def test_tokens_days_and_time_follow_from_the_counts(est: Estimate) -> None:

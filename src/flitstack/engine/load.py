@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import graphlib
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flitstack.engine.records import Builder, group_by
+from flitstack.engine.records import Builder
+from flitstack.engine.staging import MemorySource, RowSource
 from flitstack.source.reader import Row
 
 if TYPE_CHECKING:
@@ -73,21 +74,27 @@ class Accounting:
 
 @dataclass
 class LoadContext:
-    """What the kinds build from: rows grouped under kept patients, the builder, the IDs made."""
+    """What the kinds build from: the rows (streamed), the patients of the chunk at hand with
+    their children, the builder, and the IDs made so far."""
 
     builder: Builder
-    rows: dict[str, list[Row]]
+    source: RowSource
     sample: bool
     chosen: set[str]  # patients in this run (all of them unless a sample)
-    patients: dict[str, Row]  # patients kept: chosen and not skipped
     patient_ids: set[str]  # every patient ID of the export
     accounting: Accounting
+    kept: list[str] = field(default_factory=list)  # patients that take part, in file order
+    patients: dict[str, Row] = field(default_factory=dict)  # the chunk's patients
     ids: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     children_of: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)  # what one kind hands another
 
+    def rows(self, file: str) -> Iterator[Row]:
+        """Every row of a file, streamed (for the small files read whole)."""
+        return self.source.rows(file)
+
     def children(self, file: str) -> dict[str, list[Row]]:
-        """A file's rows grouped under the kept patients (see :meth:`Runner.group`)."""
+        """A file's rows grouped under the chunk's patients (or, for plan items, plans)."""
         return self.children_of.get(file, {})
 
     def person_of(self, pid: str) -> int:
@@ -95,7 +102,8 @@ class LoadContext:
 
 
 class Runner:
-    """Runs the declared kinds against a target."""
+    """Runs the declared kinds against a target: kinds that hang on no patient once, then the
+    rest a chunk of patients at a time (each chunk in dependency order)."""
 
     def __init__(
         self,
@@ -103,66 +111,99 @@ class Runner:
         target: Target,
         concurrency: int = 16,
         progress: Progress | None = None,
+        chunk: int = 500,
     ) -> None:
         self.kinds = {k.name: k for k in kinds}
         self.target = target
         self.concurrency = concurrency
         self.progress = progress or (lambda step, done, total: None)
+        self.chunk = chunk
+        self._done: Counter[str] = Counter()
+        self._total: Counter[str] = Counter()
 
     # --- ordering -------------------------------------------------------------------------------
-    def batches(self) -> list[list[SourceKind]]:
+    def batches(self, kinds: Iterable[SourceKind] | None = None) -> list[list[SourceKind]]:
         """The kinds in dependency order: each batch only after every kind it names."""
+        chosen = {k.name: k for k in (kinds if kinds is not None else self.kinds.values())}
         sorter = graphlib.TopologicalSorter(
-            {name: [a for a in k.after if a in self.kinds] for name, k in self.kinds.items()}
+            {name: [a for a in k.after if a in chosen] for name, k in chosen.items()}
         )
         sorter.prepare()
         out = []
         while sorter.is_active():
             ready = sorted(sorter.get_ready())
-            out.append([self.kinds[n] for n in ready])
+            out.append([chosen[n] for n in ready])
             sorter.done(*ready)
         return out
 
-    # --- grouping and structural accounting -----------------------------------------------------
-    def group(self, ctx: LoadContext) -> None:
-        """Hang every child file's rows under the kept patients; account the rest."""
+    # --- structural accounting ------------------------------------------------------------------
+    def account_unplaced(self, ctx: LoadContext) -> None:
+        """Child rows that hang on no kept patient: an orphan or a row with no patient is
+        rejected; a row of a patient not migrated is skipped (quietly when only left out of a
+        sample). Streams each child file once."""
+        kept = set(ctx.kept)
         for kind in self.kinds.values():
             file = kind.source
-            if file is None or kind.parent != "patients" or file in ctx.children_of:
+            if file is None or kind.parent != "patients":
                 continue
-            role = kind.parent_role
-            grouped = group_by(ctx.rows.get(file, []), role)
-            kept: dict[str, list[Row]] = {}
-            for pid, items in grouped.items():
-                if pid in ctx.patients:
-                    kept[pid] = items
+            by = kind.parent_role
+            for r in ctx.rows(file):
+                pid = str(r.values.get(by) or "").strip()
+                if pid in kept:
+                    continue
+                if not pid:
+                    ctx.accounting.row(file, r, "rejected", "no patient reference", by)
                 elif pid not in ctx.patient_ids:
-                    for r in items:
-                        why = f"patient {pid} does not exist (orphan)"
-                        ctx.accounting.row(file, r, "rejected", why, role)
+                    why = f"patient {pid} does not exist (orphan)"
+                    ctx.accounting.row(file, r, "rejected", why, by)
                 elif ctx.sample and pid not in ctx.chosen:
-                    ctx.accounting.row(file, None, "skipped", quiet=True, count=len(items))
+                    ctx.accounting.row(file, r, "skipped", quiet=True)
                 else:
                     why = "patient not migrated (Deleted or not in the sample)"
-                    for r in items:
-                        ctx.accounting.row(file, r, "skipped", why, role)
-            for r in ctx.rows.get(file, []):
-                if not str(r.raw.get(role) or "").strip():
-                    ctx.accounting.row(file, r, "rejected", "no patient reference", role)
-            ctx.children_of[file] = kept
+                    ctx.accounting.row(file, r, "skipped", why, by)
+
+    def fetch_chunk(self, ctx: LoadContext, pids: list[str]) -> None:
+        """The chunk's patients and every child row of theirs (plan items under their plans)."""
+        ctx.patients = {p: rows[0] for p, rows in ctx.source.children("patients", pids).items()}
+        ctx.children_of = {}
+        for kind in self.kinds.values():
+            file = kind.source
+            if file is None or file in ctx.children_of or kind.parent != "patients":
+                continue
+            ctx.children_of[file] = ctx.source.children(file, pids)
+        plans = [r.source_id or "" for rows in ctx.children("treatment_plans").values()
+                 for r in rows]  # fmt: skip
+        for kind in self.kinds.values():
+            if kind.source is not None and kind.parent == "treatment_plans":
+                ctx.children_of[kind.source] = ctx.source.children(kind.source, plans)
 
     # --- running --------------------------------------------------------------------------------
     async def run(self, ctx: LoadContext) -> None:
-        self.group(ctx)
-        for batch in self.batches():
-            writes: list[Write] = []
-            for kind in batch:
-                writes.extend(kind.writes(ctx))
-            if writes:
-                label = " + ".join(dict.fromkeys(w.kind for w in writes))
-                await self._gather(label, [self._job(ctx, w) for w in writes])
-            for kind in batch:
-                kind.after_writes(ctx)
+        for kind in self.kinds.values():
+            kind.select(ctx)
+        self.account_unplaced(ctx)
+        once = [k for k in self.kinds.values() if k.parent is None and k.name != "patients"]
+        per_chunk = [k for k in self.kinds.values() if k not in once]
+        ctx.children_of = {}
+        for batch in self.batches(once):
+            await self._run_batch(ctx, batch)
+        for start in range(0, len(ctx.kept), self.chunk):
+            self.fetch_chunk(ctx, ctx.kept[start : start + self.chunk])
+            for batch in self.batches(per_chunk):
+                await self._run_batch(ctx, batch)
+        ctx.patients, ctx.children_of = {}, {}
+        for kind in self.kinds.values():
+            kind.finish(ctx)
+
+    async def _run_batch(self, ctx: LoadContext, batch: list[SourceKind]) -> None:
+        writes: list[Write] = []
+        for kind in batch:
+            writes.extend(kind.writes(ctx))
+        if writes:
+            label = " + ".join(dict.fromkeys(w.kind for w in writes))
+            await self._gather(label, [self._job(ctx, w) for w in writes])
+        for kind in batch:
+            kind.after_writes(ctx)
 
     def _job(self, ctx: LoadContext, w: Write) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
@@ -173,17 +214,17 @@ class Runner:
         return job
 
     async def _gather(self, step: str, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+        """Run one batch's writes under the concurrency gate; progress counts across chunks."""
         gate = asyncio.Semaphore(self.concurrency)
-        done = 0
+        self._total[step] += len(jobs)
 
         async def run(job: Callable[[], Awaitable[None]]) -> None:
-            nonlocal done
             async with gate:
                 await job()
-            done += 1
-            self.progress(step, done, len(jobs))
+            self._done[step] += 1
+            self.progress(step, self._done[step], self._total[step])
 
-        self.progress(step, 0, len(jobs))
+        self.progress(step, self._done[step], self._total[step])
         await asyncio.gather(*(run(j) for j in jobs))
 
 
@@ -191,30 +232,27 @@ async def run_kinds(
     kinds: Iterable[SourceKind],
     target: Target,
     builder: Builder,
-    rows: dict[str, list[Row]],
+    source: RowSource | dict[str, list[Row]],
     accounting: Accounting,
     *,
     chosen: set[str] | None = None,
     shared: dict[str, Any] | None = None,
     concurrency: int = 16,
     progress: Progress | None = None,
+    chunk: int = 500,
 ) -> LoadContext:
-    """Load ``rows`` (by file) through the kinds into ``target``: every patient, or only
-    ``chosen`` ones (a sample). Returns the context: the IDs made and every row's outcome."""
-    patients = rows.get("patients", [])
-    everyone = {p.source_id or "" for p in patients}
+    """Load the rows (staged, or a dict by file) through the kinds into ``target``: every
+    patient, or only ``chosen`` ones (a sample). Returns the context: IDs made, outcomes."""
+    rows = MemorySource(source) if isinstance(source, dict) else source
+    everyone = {p.source_id or "" for p in rows.rows("patients")}
     ctx = LoadContext(
         builder=builder,
-        rows=rows,
+        source=rows,
         sample=chosen is not None,
         chosen=everyone if chosen is None else chosen,
-        patients={},
         patient_ids=everyone,
         accounting=accounting,
         shared=dict(shared or {}),
     )
-    runner = Runner(kinds, target, concurrency, progress)
-    for kind in runner.kinds.values():
-        kind.select(ctx)
-    await runner.run(ctx)
+    await Runner(kinds, target, concurrency, progress, chunk).run(ctx)
     return ctx

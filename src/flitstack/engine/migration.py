@@ -28,6 +28,7 @@ from flitstack.engine.records import (
     Setup,
     row_hash,
 )
+from flitstack.engine.staging import MemorySource, RowSource, Staging
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
@@ -35,13 +36,13 @@ from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
-from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
-from flitstack.pipedrive.kinds import LOAD_ORDER as PIPEDRIVE_ORDER
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
+from flitstack.pipedrive.kinds import LOAD_ORDER as PIPEDRIVE_ORDER
 from flitstack.settings import DuplicatePolicy, Settings
 from flitstack.source.reader import Export, Reject, Row, open_export
-from flitstack.source.schema import role
+from flitstack.source.schema import FILES, role
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,17 @@ def patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def modified_at(row: Row) -> str:
+    """When MDC last changed a row (its file's ``ModifiedAt``), or "" where none is kept."""
+    if row.file not in FILES:
+        return ""
+    try:
+        column = role(row.file, "modified_at")
+    except KeyError:
+        return ""
+    return str(row.raw.get(column) or "")
+
+
 def export_date(export: Export) -> date:
     """The day the export was taken (its manifest), else today: what dates are judged against."""
     taken = export.manifest.exported_at
@@ -179,6 +191,7 @@ class Migration:
         self.state, self.pd = state, client
         self.settings = settings or Settings()
         self.concurrency = concurrency
+        self.chunk = 500  # patients loaded (with their children) at a time
         self.progress = progress or (lambda step, done, total: None)
         self.wb: Workbook = load_workbook(workbook_path)
         self.bindings = Bindings.from_workbook(self.wb)
@@ -250,7 +263,7 @@ class Migration:
         In a delta run a known record whose payload changed is patched instead (before-image
         kept first), so the account follows the newer export.
         """
-        self.seen.add(key)
+        self._saw(key)
         expected = body if upload is None else _upload_facts(upload)
         known = self.state.pd_id(key)
         if known is not None:
@@ -287,7 +300,7 @@ class Migration:
         old = self.state.payload(key)
         mapping = self.state.mapping(key) or {}
         if row is not None and row_hash(row) != mapping.get("row_hash"):
-            self.state.update_hash(key, row_hash(row), str(row.raw.get("ModifiedAt") or ""))
+            self.state.update_hash(key, row_hash(row), modified_at(row))
         if old is None:
             return  # matched under the skip policy: not ours to change
         if not mapping.get("created"):
@@ -338,7 +351,7 @@ class Migration:
         row: Row | None,
         expected: dict[str, Any] | None = None,
     ) -> None:
-        modified = str(row.raw.get("ModifiedAt") or "") if row else ""
+        modified = modified_at(row) if row else ""
         self.state.record(
             key, kind, pd_id, created, self.run_id, row_hash(row) if row else "", modified
         )
@@ -346,21 +359,22 @@ class Migration:
             self.state.remember_payload(key, kind, pd_id, expected, self.run_id)
 
     # --- reading the export --------------------------------------------------------------------
-    def read(self, export: Export, summary: LoadSummary) -> dict[str, list[Row]]:
-        rows: dict[str, list[Row]] = {}
-        for name in export.csv_files():
-            kept: list[Row] = []
-            for item in export.read(name):
-                summary.source_rows[name] += 1
-                if isinstance(item, Reject):
-                    summary.rejected[name] += 1
-                    self.state.note_outcome(
-                        self.run_id, name, "", item.line, item.column or "", "rejected", item.reason
-                    )
-                else:
-                    kept.append(item)
-            rows[name] = kept
-        return rows
+    def stage(self, export: Export, summary: LoadSummary) -> Staging:
+        """Read the export once into a staging file beside the state (owner-only, removed when
+        the run ends); rows the reader cannot read are rejected here, with their reason."""
+        staged = Staging(self.state.path.with_name(self.state.path.stem + "-staging.sqlite"))
+
+        def reject(name: str, item: Reject) -> None:
+            summary.rejected[name] += 1
+            self.state.note_outcome(
+                self.run_id, name, "", item.line, item.column or "", "rejected", item.reason
+            )
+
+        def count(name: str) -> None:
+            summary.source_rows[name] += 1
+
+        staged.stage(export, reject, count)
+        return staged
 
     # --- setup -------------------------------------------------------------------------------
     async def setup(self) -> Setup:
@@ -450,7 +464,7 @@ class Migration:
             for row in export.read("providers") if export.has("providers") else []:
                 if not isinstance(row, Row):
                     continue
-                email = str(row.raw.get("Email") or "").strip()
+                email = str(row.raw.get(role("providers", "email")) or "").strip()
                 pid = row.source_id or ""
                 user = by_email.get(email.casefold()) if email else None
                 if user is not None:
@@ -460,7 +474,10 @@ class Migration:
                     s.provider_users[pid] = s.fallback_user
                     how = "no e-mail in MDC" if not email else "no Pipedrive user with this e-mail"
                     how += ": records go to the fallback owner"
-                name = f"{row.raw.get('FirstName') or ''} {row.raw.get('LastName') or ''}".strip()
+                name = " ".join(
+                    str(row.raw.get(role("providers", part)) or "")
+                    for part in ("first_name", "last_name")
+                ).strip()
                 self.resolution.append(
                     {"provider": pid, "name": name, "email": email,
                      "user_id": str(s.provider_users[pid]), "resolution": how}
@@ -550,18 +567,20 @@ class Migration:
         self.seen = set()
         await self.setup()
         summary = LoadSummary()
-        with open_export(self.export_path, self.bindings) as export:
-            rows = self.read(export, summary)
+        with (
+            open_export(self.export_path, self.bindings) as export,
+            self.stage(export, summary) as staged,
+        ):
             if not sample:
-                self.forecast_budget(rows)
-            summary = await self._load(export, rows, summary, sample)
+                self.forecast_budget(staged)
+            summary = await self._load(export, staged, summary, sample)
         for k, v in self.state.counts().items():
             summary.created[k] = v.get("created", 0)
             summary.matched[k] = v.get("matched", 0)
         self.state.finish_run(self.run_id, "done", summary.as_dict())
         return summary
 
-    def forecast_budget(self, rows: dict[str, list[Row]]) -> dict[str, int | None]:
+    def forecast_budget(self, rows: RowSource) -> dict[str, int | None]:
         """Tokens the records still to create will cost, against what the account has left.
 
         Pipedrive tells the budget left in each response's headers; when the run cannot fit,
@@ -571,7 +590,7 @@ class Migration:
         needed = 0
         mapped = {key for key, *_ in self.state.mapped_keys()}  # one query, not one per row
         for file, (method, path) in CREATE_CALLS.items():
-            pending = sum(1 for r in rows.get(file, []) if f"{file}:{r.source_id}" not in mapped)
+            pending = sum(1 for r in rows.rows(file) if f"{file}:{r.source_id}" not in mapped)
             needed += pending * token_cost(method, path)
         left = self.pd.governor.budget_left
         if self.pd.governor.will_exhaust(needed):
@@ -601,10 +620,12 @@ class Migration:
         delta = self.following = DeltaSummary()
         summary = LoadSummary()
         try:
-            with open_export(new_export, self.bindings) as export:
-                rows = self.read(export, summary)
-                self._classify(rows, delta)
-                delta.load = await self._load(export, rows, summary, None)
+            with (
+                open_export(new_export, self.bindings) as export,
+                self.stage(export, summary) as staged,
+            ):
+                self._classify(staged, delta)
+                delta.load = await self._load(export, staged, summary, None)
         finally:
             self.following = None
         for key, kind, pd_id, _created in self.state.mapped_keys():
@@ -650,54 +671,50 @@ class Migration:
         self.state.record_losses(run_id or self.run_id, report.truth.over_limit())
         return report
 
-    def _classify(self, rows: dict[str, list[Row]], delta: DeltaSummary) -> None:
+    def _classify(self, rows: RowSource, delta: DeltaSummary) -> None:
         """New, changed or unchanged source rows, by the stored row hash and ModifiedAt."""
         for file in KEYED_FILES:
             reported = self.state.reported_ids(file)
-            for r in rows.get(file, []):
+            for r in rows.rows(file):
                 mapping = self.state.mapping(f"{file}:{r.source_id}")
                 if mapping is None and (r.source_id or "") in reported:
                     delta.retried_rows[file] += 1
                 elif mapping is None:
                     delta.new_rows[file] += 1
-                elif mapping["row_hash"] != row_hash(r) or mapping["modified"] != str(
-                    r.raw.get("ModifiedAt") or ""
-                ):
+                elif mapping["row_hash"] != row_hash(r) or mapping["modified"] != modified_at(r):
                     delta.changed_rows[file] += 1
                 else:
                     delta.unchanged_rows[file] += 1
 
     async def _load(
-        self, export: Export, rows: dict[str, list[Row]], summary: LoadSummary, sample: int | None
+        self, export: Export, rows: RowSource, summary: LoadSummary, sample: int | None
     ) -> LoadSummary:
         """Run the declared object kinds (``engine/objects``) against this migration."""
         b = Builder(self.wb, self.settings, self.setup_state)
         b.reference_date = export_date(export)
-        b.providers = {r.source_id or "": r for r in rows.get("providers", [])}
-        b.locations = {r.source_id or "": r for r in rows.get("locations", [])}
+        b.sink = lambda p: self.state.note_outcome(
+            self.run_id, p.file, p.source_id, p.line, p.field, p.outcome, p.reason
+        )
+        b.providers = {r.source_id or "": r for r in rows.rows("providers")}
+        b.locations = {r.source_id or "": r for r in rows.rows("locations")}
         accounting = Accounting(
             lambda *outcome: self.state.note_outcome(self.run_id, *outcome),
             source_rows=summary.source_rows,
         )
-        for outcome in ("rejected",):  # rows the reader could not read at all
-            for file, n in getattr(summary, outcome).items():
-                accounting.outcomes[outcome][file] += n
+        for file, n in summary.rejected.items():  # rows the reader could not read at all
+            accounting.outcomes["rejected"][file] += n
         await run_kinds(
             KINDS, self, b, rows, accounting,
             chosen={p or "" for p in self.pick_sample(rows, sample)} if sample else None,
             shared={"export": export}, concurrency=self.concurrency, progress=self.progress,
+            chunk=self.chunk,
         )  # fmt: skip
-        for problem in b.problems:
-            self.state.note_outcome(
-                self.run_id, problem.file, problem.source_id, problem.line, problem.field,
-                problem.outcome, problem.reason,
-            )  # fmt: skip
         out = LoadSummary(source_rows=summary.source_rows)
         out.migrated = accounting.outcomes["migrated"]
         out.merged = accounting.outcomes["merged"]
         out.rejected = accounting.outcomes["rejected"]
         out.skipped = accounting.outcomes["skipped"]
-        out.flagged = len(b.problems)
+        out.flagged = b.flagged
         return out
 
     async def write(self, w: Write, ctx: LoadContext) -> int:
@@ -711,6 +728,11 @@ class Migration:
         upload = w.upload() if w.upload is not None else None
         return await self.ensure(w.kind, w.key, body, person_id=person_id, row=w.row, upload=upload)
 
+    def _saw(self, key: str) -> None:
+        """A delta lists the records it did not see again; a migration need not remember."""
+        if self.following is not None:
+            self.seen.add(key)
+
     async def _organization(self, w: Write) -> int:
         """An organization, or the same-name one the account already had (duplicate policy)."""
         key = w.key
@@ -719,7 +741,7 @@ class Migration:
         if self.settings.duplicate_policy is DuplicatePolicy.CREATE:
             existing = None
         if known is None and existing is not None and not self.state.has_intent(key):
-            self.seen.add(key)
+            self._saw(key)
             self.state.record(key, "organizations", existing, False, self.run_id)
             return existing
         return await self.ensure("organizations", key, w.build(), row=w.row)
@@ -727,7 +749,7 @@ class Migration:
     async def _person(self, key: str, body: dict[str, Any], row: Row) -> int:
         known = self.state.pd_id(key)
         if known is not None:
-            self.seen.add(key)
+            self._saw(key)
             if self.following is not None:
                 await self._follow_change("persons", key, known, body, row)
             return known
@@ -741,7 +763,7 @@ class Migration:
             found = self.existing_emails.get(email)
             if found is not None:
                 pd_id = found
-                self.seen.add(key)
+                self._saw(key)
                 patch: dict[str, Any] | None = None
                 if policy is DuplicatePolicy.UPDATE:
                     before = await self.pd.get("persons", pd_id)
@@ -768,22 +790,23 @@ class Migration:
 
         return job
 
-    def pick_sample(self, rows: dict[str, list[Row]], size: int) -> set[str | None]:
+    def pick_sample(self, rows: RowSource | dict[str, list[Row]], size: int) -> set[str | None]:
         """Patients covering the hard cases first (each kind declares the cases its rows make:
         a second coverage, an active plan, a lab case, notes, documents…)."""
+        source = MemorySource(rows) if isinstance(rows, dict) else rows
         b = Builder(self.wb, self.settings, self.setup_state)
         features: dict[str, set[str]] = {}
         for kind in KINDS:
-            if kind.source is None or kind.source == "patients":
+            if kind.source is None or kind.parent != "patients":
                 continue
-            for r in rows.get(kind.source, []):
+            for r in source.rows(kind.source):
                 marks = set(kind.features(r, b))
                 if marks:
                     pid = str(r.values.get(kind.parent_role) or "").strip()
                     features.setdefault(pid, set()).update(marks)
         status_role = role("patients", "status")
         patients = [
-            p.source_id or "" for p in rows.get("patients", [])
+            p.source_id or "" for p in source.rows("patients")
             if p.values.get(status_role) != "Deleted"
         ]  # fmt: skip
         return set(pick_covering(patients, features, size))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,9 +19,13 @@ from flitstack.mapping.known import LOCATION_TYPE_FIELD, SOURCE_ID_FIELD
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
 from flitstack.source.reader import Row
-from flitstack.source.schema import FILES
+from flitstack.source.schema import FILES, role
 from flitstack.transform import Outcome, TransformContext, apply
 from flitstack.transform.notes import note_to_html
+
+LEDGER_AMOUNT = role("ledger_entries", "amount")
+LEDGER_TYPE = role("ledger_entries", "entry_type")
+LEDGER_DATE = role("ledger_entries", "entry_date")
 
 #: Fields the engine itself needs besides the workbook's: (target, name, type, options).
 ENGINE_FIELDS: list[tuple[str, str, str, list[str]]] = [
@@ -96,11 +101,22 @@ class Builder:
 
     def __init__(self, wb: Workbook, settings: Settings, setup: Setup) -> None:
         self.wb, self.settings, self.setup = wb, settings, setup
+        #: flagged values: kept here, or handed to ``sink`` as they come (a long run keeps
+        #: none in memory); ``flagged`` counts them either way
         self.problems: list[Problem] = []
+        self.sink: Callable[[Problem], None] | None = None
+        self.flagged = 0
         #: the day the export was taken: two-digit years and birth dates are judged against it
         self.reference_date: date | None = None
         self.providers: dict[str, Row] = {}
         self.locations: dict[str, Row] = {}
+
+    def flag(self, problem: Problem) -> None:
+        self.flagged += 1
+        if self.sink is not None:
+            self.sink(problem)
+        else:
+            self.problems.append(problem)
 
     # --- column helpers --------------------------------------------------------------------
     def cols(self, file: str, **match: Any) -> list[ColumnMap]:
@@ -137,13 +153,11 @@ class Builder:
         )
         out = apply(c.transform, row.raw.get(c.key), ctx)
         if not out.ok:
-            self.problems.append(
+            self.flag(
                 Problem(file, sid, row.line, c.column, "flagged", f"{out.reason}; left empty")
             )
         elif out.flags:
-            self.problems.append(
-                Problem(file, sid, row.line, c.column, "flagged", ", ".join(out.flags))
-            )
+            self.flag(Problem(file, sid, row.line, c.column, "flagged", ", ".join(out.flags)))
         return out
 
     def custom_value(self, target: str, name: str, value: Any) -> Any:
@@ -182,12 +196,13 @@ class Builder:
         if row is None:
             return None
         return " ".join(
-            str(row.raw.get(k) or "").strip() for k in ("FirstName", "LastName")
+            str(row.raw.get(k) or "").strip()
+            for k in (role("providers", "first_name"), role("providers", "last_name"))
         ).strip()
 
     def location_name(self, location_id: str | None) -> str | None:
         row = self.locations.get((location_id or "").strip())
-        return str(row.raw.get("Name") or "").strip() or None if row else None
+        return str(row.raw.get(role("locations", "name")) or "").strip() or None if row else None
 
     def generic_customs(
         self, body: dict[str, Any], file: str, row: Row, sid: str, target: str
@@ -237,7 +252,8 @@ class Builder:
                 emails.append({"value": out.value, "primary": not emails, "label": "home"})
         if not emails:
             reason = "no valid e-mail: left empty, flagged for manual review"
-            self.problems.append(Problem(file, sid, row.line, "Email", "flagged", reason))
+            column = next((c.column for c in self.cols(file, field="emails")), "")
+            self.flag(Problem(file, sid, row.line, column, "flagged", reason))
             self.put_custom(body, "person", "needs_review__c", "missing or invalid e-mail")
         body["emails"] = emails
         phones: list[dict[str, Any]] = []
@@ -270,9 +286,7 @@ class Builder:
                     consent = out.value == "Yes"
                     if consent and not emails:
                         reason = "marketing consent without a valid e-mail: set to no_consent"
-                        self.problems.append(
-                            Problem(file, sid, row.line, c.column, "flagged", reason)
-                        )
+                        self.flag(Problem(file, sid, row.line, c.column, "flagged", reason))
                         consent = False
                     body["marketing_status"] = "subscribed" if consent else "no_consent"
         for (target, name), value in extras.pop("custom", {}).items():
@@ -353,11 +367,11 @@ class Builder:
         balance = 0.0
         last_payment: tuple[str, float] | None = None
         for r in rows:
-            amount = apply("money_value", r.raw.get("Amount"), TransformContext()).value
+            amount = apply("money_value", r.raw.get(LEDGER_AMOUNT), TransformContext()).value
             if amount is None:
                 continue
-            kind = str(r.values.get("EntryType") or "")
-            day = apply("date", r.raw.get("EntryDate"), TransformContext()).value or ""
+            kind = str(r.values.get(LEDGER_TYPE) or "")
+            day = apply("date", r.raw.get(LEDGER_DATE), TransformContext()).value or ""
             if kind in {"Charge", "Refund"}:
                 balance += abs(amount)
             else:
@@ -381,8 +395,8 @@ class Builder:
 
     def appointment(self, row: Row, person_id: int, marker: str) -> dict[str, Any]:
         file, sid = "appointments", row.source_id or ""
-        kind = row.values.get("AppointmentType") or "Scheduled"
-        status = row.values.get("Status") or "Scheduled"
+        kind = row.values.get(role(file, "appointment_type")) or "Scheduled"
+        status = row.values.get(role(file, "status")) or "Scheduled"
         activity_type = self.value_map("appointment_type", kind) or "meeting"
         if activity_type not in self.setup.activity_types:
             activity_type = "meeting"
@@ -424,7 +438,7 @@ class Builder:
         return body
 
     def recall_task(self, row: Row, person_id: int, owner: int, marker: str) -> dict[str, Any]:
-        kind = row.values.get("RecallType") or "Recall"
+        kind = row.values.get(role("recalls", "recall_type")) or "Recall"
         day = apply(
             "date", row.raw.get(self._col_name("recalls", "recall_task")), TransformContext()
         ).value
@@ -444,7 +458,7 @@ class Builder:
         status_map: str, outcome_map: str, pipeline: str, title: str,
     ) -> dict[str, Any]:  # fmt: skip
         sid = row.source_id or ""
-        status = row.values.get("Status")
+        status = row.values.get(role(file, "status"))
         stage = self.value_map(status_map, status) or self.wb.pipelines[0].stages[0]
         body: dict[str, Any] = {"title": title[:255]}
         stage_id = self.setup.stages.get((pipeline, stage))
@@ -482,7 +496,8 @@ class Builder:
         lines = []
 
         def prio(r: Row) -> int:
-            return int(apply("int", r.raw.get("Priority"), TransformContext()).value or 0)
+            priority = r.raw.get(role("treatment_plan_items", "priority"))
+            return int(apply("int", priority, TransformContext()).value or 0)
 
         for r in sorted(rows, key=prio):
             parts = []

@@ -28,6 +28,11 @@ from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.source import values as v
 from flitstack.source.reader import Reject, open_export
 from flitstack.source.schema import FILES, Kind
+from flitstack.source.schema import role as role_of
+
+BIRTH_DATE = role_of("patients", "date_of_birth")
+APPOINTMENT_START = role_of("appointments", "start_date_time")
+NOTE_WRITTEN = role_of("clinical_notes", "note_date_time")
 
 #: A loss above this share of a column's non-empty values, or of a file's rows, blocks the run.
 LOSS_LIMIT = 0.01
@@ -208,7 +213,7 @@ def plausible(role: str, kind: Kind | None, value: Any, export_day: date) -> str
     text = _text(value).strip()
     if not text:
         return None
-    if role == "DateOfBirth":
+    if role == BIRTH_DATE:
         day = _parsed_date(text)
         if day is None:
             return "implausible: not a date"
@@ -216,9 +221,9 @@ def plausible(role: str, kind: Kind | None, value: Any, export_day: date) -> str
             return "implausible: date of birth after the export date"
         if day < export_day - timedelta(days=365 * 120 + 30):
             return "implausible: date of birth more than 120 years before the export"
-    elif role in {"StartDateTime", "NoteDateTime"}:
+    elif role in {APPOINTMENT_START, NOTE_WRITTEN}:
         day = _parsed_date(text)
-        ahead = 365 * 3 if role == "StartDateTime" else 1
+        ahead = 365 * 3 if role == APPOINTMENT_START else 1
         if day is not None and not (
             export_day - timedelta(days=365 * 80) <= day <= export_day + timedelta(days=ahead)
         ):

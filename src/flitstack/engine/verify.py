@@ -16,15 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flitstack.engine.records import Setup
 from flitstack.engine.objects import KINDS as SOURCE_KINDS
+from flitstack.engine.records import Setup
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import TruthReport
 from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import PipedriveClient
-from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
 from flitstack.pipedrive.errors import NotFound
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
 from flitstack.reporting import write_csv, write_html
 
 Progress = Callable[[str, int, int], None]

@@ -1,33 +1,42 @@
 """How big a migration is before it starts: grade, API requests and tokens, days, wall time.
 
-The counts come from streaming the export once (rows that would be rejected are not counted as
-writes), the calls from what the engine actually sends for each object, and their token costs
-from Pipedrive's specs. A Pipedrive account has a daily token budget and a burst limit: the
-first decides over how many days the migration spreads, the second how long each day runs.
+The records come from a dry run of the engine itself: the export is read as a migration reads
+it and the declared object kinds (``engine/objects``) run against an in-memory target, once for
+the full run and once for the sample the engine would pick, so the estimate counts what the
+engine writes by construction. The calls come from what the engine sends for each object, and
+their token costs from Pipedrive's specs. A Pipedrive account has a daily token budget and a
+burst limit: the first decides over how many days the migration spreads, the second how long
+each day runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from flitstack.engine.migration import pick_covering
-from flitstack.engine.records import ENGINE_FIELDS, norm_name
+from flitstack.engine.load import Accounting, run_kinds
+from flitstack.engine.migration import Migration, export_date
+from flitstack.engine.objects import KINDS
+from flitstack.engine.records import ENGINE_FIELDS, Builder, Setup
+from flitstack.engine.target import InMemoryTarget
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import V1_KINDS
 from flitstack.pipedrive.costs import token_cost
+from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
+from flitstack.pipedrive.kinds import LOAD_ORDER
 from flitstack.pipedrive.plans import PLAN_BURST, check_plan, daily_budget, requests_per_second
 from flitstack.reporting import private_dir, write_html, write_json
 from flitstack.settings import Settings
-from flitstack.source.reader import BindingSource, Row, open_export
+from flitstack.source.reader import BindingSource, Export, Row, open_export
 
-#: Columns whose text becomes a Note on the Deal made from the row.
-DEAL_NOTE_COLUMNS = {"treatment_plans": "Note", "lab_cases": "Instructions", "referrals": "Reason"}
 #: Patients per sample migration (the engine's default suggestion in the README).
 SAMPLE_PATIENTS = 200
 #: Times the engine reads the account's setup (field lists, pipelines, stages, users, activity
@@ -35,8 +44,8 @@ SAMPLE_PATIENTS = 200
 SETUP_PASSES = 4
 #: Share of the burst ceiling the rate governor reaches (bench/bench_client.py measures it).
 GOVERNOR_EFFICIENCY = 0.9
-#: The Pipedrive kinds the engine writes, and whether Pipedrive serves them on v1 or v2.
-WRITTEN = ("organizations", "persons", "activities", "deals", "notes", "files")
+#: The Pipedrive kinds the engine writes, in the order it writes them.
+WRITTEN = LOAD_ORDER
 
 
 @dataclass
@@ -154,142 +163,113 @@ class Estimate:
         }  # fmt: skip
 
 
-@dataclass
-class _Patient:
-    """What one live patient brings along: records per kind and the organizations it uses."""
+def _wanted_fields(wb: Workbook) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """The custom fields setup makes: the map's (persons, organizations, deals) and the
+    engine's own, each with its type and options."""
+    wanted: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    for (target, name), custom in wb.custom_fields().items():
+        if target in {"person", "organization", "deal"}:
+            wanted[(target, name)] = (custom.field_type, list(custom.options))
+    for target, name, ftype, options in ENGINE_FIELDS:
+        wanted.setdefault((target, name), (ftype, list(options)))
+    return wanted
 
-    records: Counter[str] = field(default_factory=Counter)
-    recalls: bool = False
-    ledger: bool = False
-    carrier_ids: set[str] = field(default_factory=set)
-    partner_orgs: set[str] = field(default_factory=set)
+
+def _dry_setup(wb: Workbook) -> Setup:
+    """What setup would resolve in an empty account, with made-up IDs: enough for the kinds
+    to build every record of a dry run."""
+    s = Setup(fallback_user=1)
+    ids = itertools.count(1)
+    for pipe in wb.pipelines:
+        s.pipelines[pipe.name] = next(ids)
+        for stage in pipe.stages:
+            s.stages[(pipe.name, stage)] = next(ids)
+    for (target, name), (ftype, options) in _wanted_fields(wb).items():
+        opts = {str(o).casefold(): next(ids) for o in options}
+        s.fields[(target, name)] = {"key": f"dry_{target}_{name}", "type": ftype, "options": opts}
+    return s
 
 
 @dataclass
 class _Counts:
-    rows: Counter[str] = field(default_factory=Counter)
-    writable: Counter[str] = field(default_factory=Counter)
-    live: dict[str, _Patient] = field(default_factory=dict)  # in export order
-    features: dict[str, set[str]] = field(default_factory=dict)  # the sample's hard cases
-    locations: int = 0
-    carrier_name: dict[str, str] = field(default_factory=dict)  # carrier ID → deduplicated name
+    """What the export holds and what the engine's kinds would write from it."""
 
-    def records(self, patients: list[str] | set[str], sample: bool) -> Counter[str]:
-        """Records the engine writes when it migrates ``patients`` (all of them, or a sample).
-
-        The full run creates every carrier of the export; a sample only those its patients use.
-        """
-        out: Counter[str] = Counter()
-        carriers: set[str] = set()
-        partners: set[str] = set()
-        for pid in patients:
-            p = self.live[pid]
-            out.update(p.records)
-            out["persons"] += 1
-            out["activities"] += p.recalls  # the last recall, as a task
-            out["notes"] += p.ledger  # the ledger explanation…
-            out["files"] += p.ledger  # …and the ledger history as a CSV
-            carriers |= {self.carrier_name[c] for c in p.carrier_ids if c in self.carrier_name}
-            partners |= p.partner_orgs
-        if not sample:
-            carriers = set(self.carrier_name.values())
-        out["organizations"] = self.locations + len(carriers) + len(partners)
-        return out
+    rows: Counter[str]  # source rows per file, rejected ones included
+    live: int  # patients a full run migrates
+    total: Counter[str]  # Pipedrive records per kind: the full run
+    sample: Counter[str]  # …and the sample run
 
 
-def _feature(stem: str, values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
-    """The hard cases a row gives its patient, as the engine's sample pick sees them."""
-    if stem == "patient_insurance":
-        second = str(raw.get("Ordinal") or "").strip() in {"2", "3"}
-        return ["secondary", "primary"] if second else ["primary"]
-    if stem == "treatment_plans":
-        active = values.get("Status") in {"Proposed", "Accepted", "InProgress"}
-        return ["active_plan"] if active else []
-    names = {"appointments": "appointments", "recalls": "recall", "lab_cases": "lab_case",
-             "referrals": "referral", "clinical_notes": "notes", "documents": "documents",
-             "ledger_entries": "ledger"}  # fmt: skip
-    return [names[stem]] if stem in names else []
+def _pick_sample(rows: dict[str, list[Row]], builder: Builder, size: int) -> set[str]:
+    """The engine's own sample pick (:meth:`Migration.pick_sample`), reused without a project.
+
+    A thin call: it only reads the workbook, settings and setup from its ``self``. When the
+    engine offers the pick as a module-level function (rows, builder, size), call that instead.
+    """
+    holder = SimpleNamespace(wb=builder.wb, settings=builder.settings, setup_state=builder.setup)
+    return {p or "" for p in Migration.pick_sample(cast(Migration, holder), rows, size)}
 
 
-def _count(export_path: Path, bindings: BindingSource | None = None) -> _Counts:
-    """Stream the export: rows per file, and the records each live patient brings along.
+async def _dry_run(
+    export: Export, rows: dict[str, list[Row]], b: Builder, chosen: set[str] | None
+) -> Counter[str]:
+    """Records per Pipedrive kind the declared kinds write: every patient, or ``chosen``."""
+    target = InMemoryTarget()
+    await run_kinds(
+        KINDS, target, b, rows, Accounting(lambda *outcome: None),
+        chosen=chosen, shared={"export": export},
+    )  # fmt: skip
+    return Counter({kind: len(records) for kind, records in target.records.items()})
+
+
+def _count(
+    export_path: Path, wb: Workbook, settings: Settings, bindings: BindingSource,
+    sample_patients: int,
+) -> _Counts:  # fmt: skip
+    """Read the export as the engine does, then run its kinds dry: the full run and the sample.
 
     Rows are read through ``bindings``, so values are found by role whatever the headers say.
     """
-    counts = _Counts()
+    source_rows: Counter[str] = Counter()
+    rows: dict[str, list[Row]] = {}
     with open_export(export_path, bindings) as export:
-        for item in export.read("patients"):
-            counts.rows["patients"] += 1
-            if isinstance(item, Row) and item.values.get("Status") != "Deleted":
-                counts.live.setdefault(item.source_id or "", _Patient())
         for file in export.csv_files():
-            stem = file.removesuffix(".csv")
-            if stem == "patients":
-                continue
+            kept: list[Row] = []
             for item in export.read(file):
-                counts.rows[stem] += 1
-                if not isinstance(item, Row):
-                    continue  # rejected on reading: never written
-                values = item.values
-                if stem == "locations":
-                    counts.locations += 1
-                if stem == "insurance_carriers":  # deduplicated by name, as the engine does
-                    name = norm_name(str(item.raw.get("CarrierName") or "").strip())
-                    counts.carrier_name[item.source_id or ""] = name or item.source_id or ""
-                if "PatientID" not in values:
-                    counts.writable[stem] += 1
-                    continue
-                raw_pid = str(item.raw.get("PatientID") or "").strip()
-                for feature in _feature(stem, values, item.raw):
-                    counts.features.setdefault(raw_pid, set()).add(feature)
-                patient = counts.live.get(str(values.get("PatientID") or ""))
-                if patient is None:
-                    continue  # orphan, or the patient is Deleted: not written
-                counts.writable[stem] += 1
-                kind = CHILD_KIND.get(stem)
-                if kind:
-                    patient.records[kind] += 1
-                if stem == "recalls":
-                    patient.recalls = True
-                elif stem == "ledger_entries":
-                    patient.ledger = True
-                elif stem == "patient_insurance":
-                    patient.carrier_ids.add(str(item.raw.get("CarrierID") or "").strip())
-                elif stem == "lab_cases" and values.get("LabName"):
-                    patient.partner_orgs.add(f"lab:{norm_name(str(values['LabName']))}")
-                elif stem == "referrals" and values.get("PracticeName"):
-                    patient.partner_orgs.add(f"referral:{norm_name(str(values['PracticeName']))}")
-                if str(values.get(DEAL_NOTE_COLUMNS.get(stem, "")) or "").strip():
-                    patient.records["notes"] += 1  # a note on the Deal
-                elif stem == "documents" and export.document_exists(
-                    str(values.get("FileName") or "")
-                ):
-                    patient.records["files"] += 1
-    return counts
+                source_rows[file] += 1
+                if isinstance(item, Row):  # a row rejected on reading is never written
+                    kept.append(item)
+            rows[file] = kept
+        setup = _dry_setup(wb)
 
+        def builder() -> Builder:  # as the engine's load prepares it
+            b = Builder(wb, settings, setup)
+            b.reference_date = export_date(export)
+            b.providers = {r.source_id or "": r for r in rows.get("providers", [])}
+            b.locations = {r.source_id or "": r for r in rows.get("locations", [])}
+            return b
 
-#: Source file → the Pipedrive kind each of its rows becomes.
-CHILD_KIND = {"appointments": "activities", "treatment_plans": "deals", "lab_cases": "deals",
-              "referrals": "deals", "clinical_notes": "notes"}  # fmt: skip
+        chosen = _pick_sample(rows, builder(), sample_patients)
+
+        async def both() -> tuple[Counter[str], Counter[str]]:
+            return (await _dry_run(export, rows, builder(), None),
+                    await _dry_run(export, rows, builder(), chosen))  # fmt: skip
+
+        total, sample = asyncio.run(both())
+    return _Counts(source_rows, total["persons"], total, sample)
 
 
 def _read_back(records: Counter[str]) -> list[Call]:
     return [
-        Call("GET", f"/{'v1' if kind in V1_KINDS else 'v2'}/{kind}/{{id}}", records[kind])
+        Call("GET", f"{OBJECT_KINDS[kind].create_path}/{{id}}", records[kind])
         for kind in WRITTEN
         if records[kind]
     ]
 
 
 def _loads(counts: _Counts, wb: Workbook, sample_patients: int) -> list[ObjectLoad]:
-    live = list(counts.live)
-    total = counts.records(live, sample=False)
-    sample = counts.records(pick_covering(live, counts.features, sample_patients), sample=True)
-    fields: Counter[str] = Counter()
-    wanted = {key for key in wb.custom_fields() if key[0] in {"person", "organization", "deal"}}
-    wanted |= {(target, name) for target, name, _type, _options in ENGINE_FIELDS}
-    for target, _name in wanted:
-        fields[target] += 1
+    total, sample = counts.total, counts.sample
+    fields: Counter[str] = Counter(target for target, _name in _wanted_fields(wb))
     pipes = len(wb.pipelines)
     stages = sum(len(p.stages) for p in wb.pipelines)
     n = SETUP_PASSES
@@ -305,7 +285,6 @@ def _loads(counts: _Counts, wb: Workbook, sample_patients: int) -> list[ObjectLo
         "files": "documents whose file is in the export, plus the ledger history as a CSV per "
         "patient",
     }
-    create = {"notes": "/v1/notes", "files": "/v1/files"}
     return [
         ObjectLoad("setup: custom fields",
                    "one per custom field the map and the engine need (same-name fields already "
@@ -327,10 +306,10 @@ def _loads(counts: _Counts, wb: Workbook, sample_patients: int) -> list[ObjectLo
                     Call("GET", "/v1/users", n), Call("GET", "/v1/users/me", n),
                     Call("GET", "/v1/activityTypes", n)]),
         *(ObjectLoad(kind, why[kind],
-                     [Call("POST", create.get(kind, f"/v2/{kind}"), total[kind])])
+                     [Call("POST", OBJECT_KINDS[kind].create_path, total[kind])])
           for kind in WRITTEN),
         ObjectLoad("sample read-back",
-                   f"what the sample of {min(sample_patients, len(live))} patients (the hard "
+                   f"what the sample of {min(sample_patients, counts.live)} patients (the hard "
                    "cases first) wrote, read back for the field diff",
                    _read_back(sample)),
         ObjectLoad("full read-back", "every record read back after the full run (flitstack "
@@ -392,8 +371,10 @@ def estimate_migration(
         raise ValueError(f"seats must be at least 1, not {seats}")
     if sample_patients < 1:
         raise ValueError(f"the sample needs at least 1 patient, not {sample_patients}")
-    wb = workbook if workbook is not None else propose_map(export, settings or Settings())
-    counts = _count(export, bindings if bindings is not None else Bindings.from_workbook(wb))
+    settings = settings or Settings()
+    wb = workbook if workbook is not None else propose_map(export, settings)
+    bindings = bindings if bindings is not None else Bindings.from_workbook(wb)
+    counts = _count(export, wb, settings, bindings, sample_patients)
     loads = _loads(counts, wb, sample_patients)
     moving = [o for o in wb.objects if o.targets]
     one_to_one = sum(1 for o in moving if o.cardinality == "1:1" and len(o.targets) == 1)

@@ -19,6 +19,7 @@ from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook
 from flitstack.reporting import private_dir, write_csv, write_html
 from flitstack.source.reader import BindingSource, Row, open_export
+from flitstack.source.schema import role
 
 MANUAL = "needs a manual decision"
 
@@ -184,10 +185,14 @@ def _condition(text: str) -> str:
 
 
 def guide_rule(values: dict[str, Any]) -> RuleGuide:
-    """Translate one automations.csv row."""
-    trigger = str(values.get("Trigger") or "").strip()
-    conditions = _split(values.get("Conditions"))
-    actions = _split(values.get("Actions"))
+    """Translate one automations.csv row (keyed by role, as a row read through bindings)."""
+
+    def get(name: str) -> Any:
+        return values.get(role("automations", name))
+
+    trigger = str(get("trigger") or "").strip()
+    conditions = _split(get("conditions"))
+    actions = _split(get("actions"))
     p_trigger, trigger_why = _translate(trigger, TRIGGERS)
     p_actions, reasons = [], []
     for action in actions:
@@ -197,7 +202,7 @@ def guide_rule(values: dict[str, Any]) -> RuleGuide:
             reasons.append(f"“{action}”: {why}")
     p_conditions = [_condition(c) for c in conditions]
     reasons += [c.split(": ", 1)[1] for c in p_conditions if c.startswith(MANUAL)]
-    active = str(values.get("IsActive") or "").strip().upper() in {"Y", "YES", "TRUE", "1"}
+    active = str(get("is_active") or "").strip().upper() in {"Y", "YES", "TRUE", "1"}
     if p_trigger is None:
         verdict = f"{MANUAL}: {trigger_why or 'the trigger has no Pipedrive equivalent'}"
     elif reasons:
@@ -209,11 +214,11 @@ def guide_rule(values: dict[str, Any]) -> RuleGuide:
     if not active:
         verdict += " (inactive in MDC: rebuild only if still wanted)"
     return RuleGuide(
-        rule_id=str(values.get("RuleID") or ""), name=str(values.get("Name") or ""),
+        rule_id=str(get("rule_id") or ""), name=str(get("name") or ""),
         active=active, trigger=trigger, conditions=conditions, actions=actions,
         pipedrive_trigger=p_trigger or f"{MANUAL}: {trigger_why}",
         pipedrive_conditions=p_conditions, pipedrive_actions=p_actions, verdict=verdict,
-        notes=str(values.get("Notes") or ""),
+        notes=str(get("notes") or ""),
     )  # fmt: skip
 
 
@@ -239,6 +244,10 @@ def build_reference(
     by_type: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"patients": set(), "active": 0, "disabled": 0, "intervals": Counter()}
     )
+    recall_type, patient, disabled, interval = (
+        role("recalls", name)
+        for name in ("recall_type", "patient_id", "is_disabled", "interval_months")
+    )
     with open_export(export, bindings) as source:
         for item in source.read("automations"):
             if isinstance(item, Row):
@@ -246,12 +255,12 @@ def build_reference(
         for item in source.read("recalls"):
             if not isinstance(item, Row):
                 continue
-            kind = str(item.values.get("RecallType") or "Unspecified")
+            kind = str(item.values.get(recall_type) or "Unspecified")
             entry = by_type[kind]
-            entry["patients"].add(str(item.values.get("PatientID") or ""))
-            entry["disabled" if item.values.get("IsDisabled") else "active"] += 1
-            interval = item.values.get("IntervalMonths")
-            entry["intervals"][f"{interval} months" if interval else "no interval"] += 1
+            entry["patients"].add(str(item.values.get(patient) or ""))
+            entry["disabled" if item.values.get(disabled) else "active"] += 1
+            months = item.values.get(interval)
+            entry["intervals"][f"{months} months" if months else "no interval"] += 1
     recalls = [
         RecallSequence(
             recall_type=kind,

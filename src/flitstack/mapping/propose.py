@@ -437,24 +437,28 @@ _PROPERTY_TYPES = {
 def property_fields(export: object) -> list[CustomField]:
     """Person custom fields for the practice's own properties (spec: closest Pipedrive type)."""
     from flitstack.source.reader import Export, Row
+    from flitstack.source.schema import role
 
+    file = "custom_property_definitions"
     assert isinstance(export, Export)
-    if not export.has("custom_property_definitions"):
+    if not export.has(file):
         return []
+    name_role, type_role = role(file, "property_name"), role(file, "property_type")
+    options_role = role(file, "options")
     fields: list[CustomField] = []
     seen: set[str] = set()
-    for row in export.read("custom_property_definitions"):
+    for row in export.read(file):
         if not isinstance(row, Row):
             continue
-        name = str(row.values.get("PropertyName") or "").strip()
+        name = str(row.values.get(name_role) or "").strip()
         if not name or name.casefold() in seen:
             continue
         seen.add(name.casefold())
-        ptype = str(row.values.get("PropertyType") or "text")
+        ptype = str(row.values.get(type_role) or "text")
         field_type = _PROPERTY_TYPES.get(ptype, "varchar")
         options: list[str] = []
         if ptype == "picklist":
-            raw = str(row.raw.get("Options") or "")
+            raw = str(row.raw.get(options_role) or "")
             options = [o.strip() for o in re.split(r"[;|,]", raw) if o.strip()]
         elif ptype == "boolean":
             options = list(YES_NO)

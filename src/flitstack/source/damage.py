@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from flitstack.source.mess import MessKind
 from flitstack.source.reader import Export, Row
-from flitstack.source.schema import FILES, Kind, spec_for
+from flitstack.source.schema import FILES, Kind, role, spec_for
 
 #: rows between flushes of the in-memory batches to SQLite (bounds memory per file)
 FLUSH_ROWS = 5_000
@@ -38,6 +38,19 @@ TARGETS: dict[str, int] = {
         sorted({c.ref for spec in FILES.values() for c in spec.columns if c.ref})
     )
 }
+
+#: the columns the checks read, by role (bound at import: a typo fails there)
+_PATIENT_ID = role("patients", "patient_id")
+_FIRST_NAME = role("patients", "first_name")
+_LAST_NAME = role("patients", "last_name")
+_DATE_OF_BIRTH = role("patients", "date_of_birth")
+_PATIENT_EMAIL = role("patients", "email")
+_ADDRESS1 = role("patients", "address1")
+_GUARANTOR_ID = role("patients", "guarantor_id")
+_PATIENT_STATUS = role("patients", "status")
+_PROVIDER_EMAIL = role("providers", "email")
+_DOCUMENT_FILE_NAME = role("documents", "file_name")
+_APPOINTMENT_PATIENT_ID = role("appointments", "patient_id")
 
 _SCHEMA = """
 CREATE TABLE ids (t INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (t, id)) WITHOUT ROWID;
@@ -161,7 +174,7 @@ class DamageTracker:
             (patients,),
         ).fetchone()
         if orphan_guarantors:
-            self.orphans["patients.GuarantorID"] += orphan_guarantors
+            self.orphans[f"patients.{_GUARANTOR_ID}"] += orphan_guarantors
         (damage.guarantors_in_other_families,) = db.execute(
             "SELECT count(*) FROM guarantors AS g "
             "JOIN ids ON ids.t = ? AND ids.id = g.gid "
@@ -174,7 +187,7 @@ class DamageTracker:
             "SELECT count(*) - count(DISTINCT key) FROM people"
         ).fetchone()
         damage.duplicate_examples = [
-            f"patients.csv line {line}: PatientID {pid} looks like PatientID {first}"
+            f"patients.csv line {line}: {_PATIENT_ID} {pid} looks like {_PATIENT_ID} {first}"
             for line, pid, first in db.execute(
                 "SELECT p.line, p.pid, f.pid FROM people AS p "
                 "JOIN (SELECT key, min(rowid) AS first FROM people GROUP BY key "
@@ -213,7 +226,7 @@ class FileChecks:
             return
         for col in spec.columns:
             if col.kind is Kind.REF and col.ref:
-                if name == "patients" and col.name == "GuarantorID":
+                if name == "patients" and col.name == _GUARANTOR_ID:
                     continue  # resolved at the end, together with the family check
                 now = col.ref in tracker.done and col.ref != name
                 self.refs.append((f"{name}.{col.name}", col.ref, col.name, [], now))
@@ -233,15 +246,15 @@ class FileChecks:
         name = self.name
         if name == "patients":
             self._see_patient(row)
-        elif name == "providers" and values.get("Email") is None:
+        elif name == "providers" and values.get(_PROVIDER_EMAIL) is None:
             self.tracker.damage.providers_without_email += 1
             self.tracker.damage.providers_without_email_ids.append(row.source_id)
         elif name == "documents":
-            file_name = values.get("FileName")
+            file_name = values.get(_DOCUMENT_FILE_NAME)
             if file_name is None or not self.tracker.export.document_exists(str(file_name)):
                 self.tracker.damage.missing_document_files += 1
         elif name == "appointments":
-            pid = values.get("PatientID")
+            pid = values.get(_APPOINTMENT_PATIENT_ID)
             if pid is not None:
                 self.appointment_patients.append(str(pid))
         self.rows += 1
@@ -257,17 +270,17 @@ class FileChecks:
                 damage.junk_phones += 1
         values = row.values
         pid = row.source_id
-        first, last = _norm_name(values.get("FirstName")), _norm_name(values.get("LastName"))
-        born = str(values.get("DateOfBirth") or "")
+        first, last = _norm_name(values.get(_FIRST_NAME)), _norm_name(values.get(_LAST_NAME))
+        born = str(values.get(_DATE_OF_BIRTH) or "")
         if first and born:
             self.people.append((f"{first}\x1f{last}\x1f{born}", row.line, pid))
-        if values.get("Email") is None:
+        if values.get(_PATIENT_EMAIL) is None:
             damage.patients_without_email += 1
-        self.family.append((pid, f"{last}\x1f{_norm_name(values.get('Address1'))}"))
-        guarantor = values.get("GuarantorID")
+        self.family.append((pid, f"{last}\x1f{_norm_name(values.get(_ADDRESS1))}"))
+        guarantor = values.get(_GUARANTOR_ID)
         if guarantor is not None:
             self.guarantors.append((pid, str(guarantor)))
-        if values.get("Status") == "Deleted":
+        if values.get(_PATIENT_STATUS) == "Deleted":
             self.deleted.append(pid)
 
     def flush(self) -> None:

@@ -27,10 +27,14 @@ from typing import Any
 from faker import Faker
 
 from flitstack.source.mess import MessKind, MessRates
-from flitstack.source.schema import FILES
+from flitstack.source.schema import FILES, role
 
 INJECTIONS_FILE = ".flitstack-injections.json"
 TODAY = date(2026, 10, 31)  # the export's snapshot day: fixed so output is reproducible
+#: the references orphans are injected into, by role (rows are written in schema column order)
+_INSURANCE_PATIENT = role("patient_insurance", "patient_id")
+_INSURANCE_CARRIER = role("patient_insurance", "carrier_id")
+_APPOINTMENT_PATIENT = role("appointments", "patient_id")
 
 # File → (encoding, newline): the mess of encodings is part of every export we generate.
 ENCODINGS: dict[str, tuple[str, str]] = {
@@ -582,8 +586,8 @@ class _Generator:
                     "patient_insurance",
                     [
                         self.next_id("patient_insurance"),
-                        self.orphan("patient_insurance", "PatientID", pid),
-                        self.orphan("patient_insurance", "CarrierID", carrier),
+                        self.orphan("patient_insurance", _INSURANCE_PATIENT, pid),
+                        self.orphan("patient_insurance", _INSURANCE_CARRIER, carrier),
                         ordinal,
                         f"W{rng.randint(10**8, 10**9 - 1)}",
                         f"G{rng.randint(1000, 99999)}",
@@ -615,7 +619,7 @@ class _Generator:
             codes = rng.sample(PROCEDURES[:6], k=rng.randint(1, 3))
             if status == "Completed":
                 completed_codes += [(c[0], c[2]) for c in codes]
-            patient_ref = self.orphan("appointments", "PatientID", pid)
+            patient_ref = self.orphan("appointments", _APPOINTMENT_PATIENT, pid)
             had_appointment = had_appointment or patient_ref == pid
             row = [
                 self.next_id("appointments"),

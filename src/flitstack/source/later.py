@@ -22,7 +22,49 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flitstack.source.reader import BindingSource, HeaderBinding, _header_map, detect_encoding
-from flitstack.source.schema import spec_for
+from flitstack.source.schema import role, spec_for
+
+
+class _Patient:
+    """The roles of patients.csv the later export edits (bound at import: a typo fails there)."""
+
+    id = role("patients", "patient_id")
+    first_name = role("patients", "first_name")
+    last_name = role("patients", "last_name")
+    email = role("patients", "email")
+    mobile_phone = role("patients", "mobile_phone")
+    status = role("patients", "status")
+    guarantor_id = role("patients", "guarantor_id")
+    primary_provider_id = role("patients", "primary_provider_id")
+    home_location_id = role("patients", "home_location_id")
+    marketing_opt_in = role("patients", "marketing_opt_in")
+    created_at = role("patients", "created_at")
+    modified_at = role("patients", "modified_at")
+
+
+class _Appointment:
+    """The roles of appointments.csv the later export edits."""
+
+    id = role("appointments", "appointment_id")
+    patient_id = role("appointments", "patient_id")
+    start_date_time = role("appointments", "start_date_time")
+    duration_minutes = role("appointments", "duration_minutes")
+    provider_id = role("appointments", "provider_id")
+    location_id = role("appointments", "location_id")
+    appointment_type = role("appointments", "appointment_type")
+    status = role("appointments", "status")
+    created_at = role("appointments", "created_at")
+    modified_at = role("appointments", "modified_at")
+
+
+class _Plan:
+    """The roles of treatment_plans.csv the later export edits."""
+
+    id = role("treatment_plans", "treatment_plan_id")
+    patient_id = role("treatment_plans", "patient_id")
+    status = role("treatment_plans", "status")
+    accepted_date = role("treatment_plans", "accepted_date")
+    modified_at = role("treatment_plans", "modified_at")
 
 
 @dataclass
@@ -86,8 +128,8 @@ def _load(
     path: Path, bindings: BindingSource | None, *roles: str
 ) -> tuple[list[dict[str, str]], _Rows]:
     rows = _Rows(path, bindings.for_file(path.stem) if bindings is not None else None)
-    for role in roles:
-        rows.column(role)
+    for needed in roles:
+        rows.column(needed)
     return rows.records(), rows
 
 
@@ -159,36 +201,36 @@ def make_later_export(
     stamp = (now or datetime(2026, 11, 20, 9, 30)).strftime("%Y-%m-%d %H:%M")
     edits = LaterEdits()
 
-    patients, patients_file = _load(out / "patients.csv", bindings, "PatientID", "Status")
-    live = [p for p in patients if p["Status"].strip().casefold() not in {"deleted", ""}]
+    patients, patients_file = _load(out / "patients.csv", bindings, _Patient.id, _Patient.status)
+    live = [p for p in patients if p[_Patient.status].strip().casefold() not in {"deleted", ""}]
     picked = rng.sample(live, min(changes, max(len(live) - 1, 0)))
     for p in picked[:-1]:
-        p["MobilePhone"] = f"(312) 555-{rng.randrange(1000, 9999)}"
-        p["ModifiedAt"] = stamp
-        edits.changed.setdefault("patients", []).append(p["PatientID"])
+        p[_Patient.mobile_phone] = f"(312) 555-{rng.randrange(1000, 9999)}"
+        p[_Patient.modified_at] = stamp
+        edits.changed.setdefault("patients", []).append(p[_Patient.id])
     if picked:
         gone = picked[-1]
-        gone["Status"] = "Deleted"
-        gone["ModifiedAt"] = stamp
-        edits.deleted.setdefault("patients", []).append(gone["PatientID"])
+        gone[_Patient.status] = "Deleted"
+        gone[_Patient.modified_at] = stamp
+        edits.deleted.setdefault("patients", []).append(gone[_Patient.id])
     template = live[0] if live else {}
-    new_patients = new_ids((p["PatientID"] for p in patients), 2)
+    new_patients = new_ids((p[_Patient.id] for p in patients), 2)
     for i, pid in enumerate(new_patients):
         patients.append(
             patients_file.new_record(
                 {
-                    "PatientID": pid,
-                    "FirstName": ["Avery", "Jordan"][i],
-                    "LastName": "Newpatient",
-                    "Email": f"new.patient{pid}@mail.example.com",
-                    "MobilePhone": f"(312) 555-01{10 + i}",
-                    "Status": "Active",
-                    "GuarantorID": pid,
-                    "PrimaryProviderID": template.get("PrimaryProviderID", ""),
-                    "HomeLocationID": template.get("HomeLocationID", ""),
-                    "MarketingOptIn": "Y",
-                    "CreatedAt": stamp,
-                    "ModifiedAt": stamp,
+                    _Patient.id: pid,
+                    _Patient.first_name: ["Avery", "Jordan"][i],
+                    _Patient.last_name: "Newpatient",
+                    _Patient.email: f"new.patient{pid}@mail.example.com",
+                    _Patient.mobile_phone: f"(312) 555-01{10 + i}",
+                    _Patient.status: "Active",
+                    _Patient.guarantor_id: pid,
+                    _Patient.primary_provider_id: template.get(_Patient.primary_provider_id, ""),
+                    _Patient.home_location_id: template.get(_Patient.home_location_id, ""),
+                    _Patient.marketing_opt_in: "Y",
+                    _Patient.created_at: stamp,
+                    _Patient.modified_at: stamp,
                 }
             )
         )
@@ -196,33 +238,38 @@ def make_later_export(
     patients_file.put(patients)
 
     appts, appts_file = _load(
-        out / "appointments.csv", bindings, "AppointmentID", "PatientID", "Status"
+        out / "appointments.csv",
+        bindings,
+        _Appointment.id,
+        _Appointment.patient_id,
+        _Appointment.status,
     )
-    untouched = {p["PatientID"] for p in picked}
+    untouched = {p[_Patient.id] for p in picked}
     scheduled = [
         a
         for a in appts
-        if a["Status"].strip().casefold() == "scheduled" and a["PatientID"] not in untouched
+        if a[_Appointment.status].strip().casefold() == "scheduled"
+        and a[_Appointment.patient_id] not in untouched
     ]
     for a in rng.sample(scheduled, min(2, len(scheduled))):
-        a["Status"] = "Completed"
-        a["ModifiedAt"] = stamp
-        edits.changed.setdefault("appointments", []).append(a["AppointmentID"])
-    new_appts = new_ids((a["AppointmentID"] for a in appts), len(new_patients))
+        a[_Appointment.status] = "Completed"
+        a[_Appointment.modified_at] = stamp
+        edits.changed.setdefault("appointments", []).append(a[_Appointment.id])
+    new_appts = new_ids((a[_Appointment.id] for a in appts), len(new_patients))
     for aid, pid in zip(new_appts, new_patients, strict=True):
         appts.append(
             appts_file.new_record(
                 {
-                    "AppointmentID": aid,
-                    "PatientID": pid,
-                    "StartDateTime": "2026-12-02 09:00",
-                    "DurationMinutes": "60",
-                    "ProviderID": template.get("PrimaryProviderID", ""),
-                    "LocationID": template.get("HomeLocationID", ""),
-                    "AppointmentType": "Consult",
-                    "Status": "Scheduled",
-                    "CreatedAt": stamp,
-                    "ModifiedAt": stamp,
+                    _Appointment.id: aid,
+                    _Appointment.patient_id: pid,
+                    _Appointment.start_date_time: "2026-12-02 09:00",
+                    _Appointment.duration_minutes: "60",
+                    _Appointment.provider_id: template.get(_Patient.primary_provider_id, ""),
+                    _Appointment.location_id: template.get(_Patient.home_location_id, ""),
+                    _Appointment.appointment_type: "Consult",
+                    _Appointment.status: "Scheduled",
+                    _Appointment.created_at: stamp,
+                    _Appointment.modified_at: stamp,
                 }
             )
         )
@@ -230,21 +277,21 @@ def make_later_export(
     appts_file.put(appts)
 
     plans, plans_file = _load(
-        out / "treatment_plans.csv", bindings, "TreatmentPlanID", "PatientID", "Status"
+        out / "treatment_plans.csv", bindings, _Plan.id, _Plan.patient_id, _Plan.status
     )
     proposed = [
         t
         for t in plans
-        if t["Status"].strip().casefold() == "proposed" and t["PatientID"] not in untouched
+        if t[_Plan.status].strip().casefold() == "proposed" and t[_Plan.patient_id] not in untouched
     ]
     if proposed:
         plan = rng.choice(proposed)
-        plan["Status"] = "Accepted"
-        plan["AcceptedDate"] = (
+        plan[_Plan.status] = "Accepted"
+        plan[_Plan.accepted_date] = (
             datetime.strptime(stamp, "%Y-%m-%d %H:%M") - timedelta(days=1)
         ).strftime("%Y-%m-%d")
-        plan["ModifiedAt"] = stamp
-        edits.changed["treatment_plans"] = [plan["TreatmentPlanID"]]
+        plan[_Plan.modified_at] = stamp
+        edits.changed["treatment_plans"] = [plan[_Plan.id]]
     plans_file.put(plans)
     _owner_only(out)
     return edits

@@ -16,8 +16,12 @@ from typing import ClassVar
 
 from flitstack.engine.load import LoadContext, Write
 from flitstack.engine.records import Builder
+from flitstack.engine.staging import group_key
 from flitstack.source.reader import Row
-from flitstack.source.schema import parent_ref
+from flitstack.source.schema import role
+
+#: The role a file the MDC format does not know names its patient by.
+PATIENT_ID = role("patients", "patient_id")
 
 
 class SourceKind:
@@ -35,8 +39,8 @@ class SourceKind:
 
     @property
     def parent_role(self) -> str:
-        """The role (MDC column) that names a row's patient."""
-        return (parent_ref(self.source) if self.source else None) or "PatientID"
+        """The role (MDC column) that names the row's parent (its patient; a plan item's plan)."""
+        return (group_key(self.source) if self.source else None) or PATIENT_ID
 
     def features(self, row: Row, b: Builder) -> Iterable[str]:
         """The hard cases a row makes its patient an example of, for the sample pick."""
@@ -51,6 +55,9 @@ class SourceKind:
 
     def after_writes(self, ctx: LoadContext) -> None:
         """After this kind's records exist: hand their IDs to kinds that come later."""
+
+    def finish(self, ctx: LoadContext) -> None:
+        """After every chunk: account what could only be known once all ran."""
 
 
 class MergedKind(SourceKind):

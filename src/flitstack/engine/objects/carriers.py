@@ -22,13 +22,10 @@ class Carriers(SourceKind):
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
         b = ctx.builder
         carrier_role = b._col_name("patient_insurance", "insurance_org")
-        used = {
-            str(r.raw.get(carrier_role) or "").strip()
-            for items in ctx.children("patient_insurance").values()
-            for r in items
-        }
+        coverage = ctx.source.children("patient_insurance", ctx.kept) if ctx.sample else {}
+        used = {str(r.raw.get(carrier_role) or "").strip() for rs in coverage.values() for r in rs}
         groups: dict[str, list[Row]] = {}
-        for r in ctx.rows.get("insurance_carriers", []):
+        for r in ctx.rows("insurance_carriers"):
             if ctx.sample and r.source_id not in used:
                 ctx.accounting.row("insurance_carriers", r, "skipped", quiet=True)
                 continue

@@ -20,7 +20,7 @@ class Locations(SourceKind):
 
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
         b = ctx.builder
-        for r in ctx.rows.get("locations", []):
+        for r in ctx.rows("locations"):
             key = f"locations:{r.source_id}"
             name = str(r.raw.get(b._col_name("locations", "name")) or r.source_id)
             ctx.accounting.row("locations", r, "migrated")

@@ -42,7 +42,7 @@ class Patients(SourceKind):
             if c.options.get("skip_values"):
                 skip_values |= set(c.options["skip_values"])
                 status_role = c.key
-        for p in ctx.rows.get("patients", []):
+        for p in ctx.rows("patients"):
             pid = p.source_id or ""
             if pid not in ctx.chosen:
                 ctx.accounting.row("patients", p, "skipped", quiet=True)
@@ -53,10 +53,12 @@ class Patients(SourceKind):
                     status_role,
                 )  # fmt: skip
                 continue
-            ctx.patients[pid] = p
+            ctx.kept.append(pid)
 
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
-        has_ledger = "ledger_entries" in ctx.rows and bool(ctx.builder.cols("ledger_entries"))
+        has_ledger = "ledger_entries" in ctx.source.files() and bool(
+            ctx.builder.cols("ledger_entries")
+        )
         for pid, row in ctx.patients.items():
             key = f"patients:{pid}"
             ctx.accounting.row("patients", row, "migrated")

@@ -17,16 +17,20 @@ class PlanItems(SourceKind):
     after = ("treatment_plans",)
 
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
-        b = ctx.builder
-        ref = b._col_name("treatment_plan_items", "deal_ref")
-        plans = {r.source_id for rows in ctx.children("treatment_plans").values() for r in rows}
-        for item in ctx.rows.get("treatment_plan_items", []):
-            plan = str(item.raw.get(ref) or "").strip()
-            if plan in plans:
-                ctx.accounting.row("treatment_plan_items", item, "merged")
-            else:
+        migrated: set[str] = ctx.shared.setdefault("plans_migrated", set())
+        for rows in ctx.children("treatment_plans").values():
+            migrated.update(r.source_id or "" for r in rows)
+        for items in ctx.children("treatment_plan_items").values():
+            ctx.accounting.row("treatment_plan_items", None, "merged", count=len(items))
+        return ()
+
+    def finish(self, ctx: LoadContext) -> None:
+        """Items whose plan was not migrated (or that name no plan) are skipped."""
+        migrated = ctx.shared.get("plans_migrated", set())
+        by = self.parent_role
+        for item in ctx.rows("treatment_plan_items"):
+            if str(item.values.get(by) or "").strip() not in migrated:
                 ctx.accounting.row(
                     "treatment_plan_items", item, "skipped",
-                    "its treatment plan was not migrated", ref, quiet=ctx.sample,
+                    "its treatment plan was not migrated", by, quiet=ctx.sample,
                 )  # fmt: skip
-        return ()

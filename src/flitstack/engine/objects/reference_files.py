@@ -17,7 +17,7 @@ class _Reference(SourceKind):
 
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
         assert self.source is not None
-        for r in ctx.rows.get(self.source, []):
+        for r in ctx.rows(self.source):
             ctx.accounting.row(self.source, r, self.outcome, self.reason)
         return ()
 

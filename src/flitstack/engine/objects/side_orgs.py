@@ -20,12 +20,15 @@ class _SideOrgs(SourceKind):
 
     def writes(self, ctx: LoadContext) -> Iterable[Write]:
         b = ctx.builder
+        made: set[str] = ctx.shared.setdefault(f"{self.name}:made", set())
         seen: dict[str, tuple[Row, str]] = {}
         for items in ctx.children(self.of).values():
             for r in items:
                 name = str(r.raw.get(b._col_name(self.of, self.name_role)) or "").strip()
-                if name:
-                    seen.setdefault(f"{self.of}:org:{norm_name(name)}", (r, name))
+                key = f"{self.of}:org:{norm_name(name)}"
+                if name and key not in made:
+                    seen.setdefault(key, (r, name))
+        made.update(seen)
         for key, (r, name) in seen.items():
             yield Write(
                 "organizations", key,

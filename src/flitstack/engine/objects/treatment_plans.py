@@ -8,7 +8,7 @@ from typing import Any
 from flitstack.engine.load import LoadContext
 from flitstack.engine.objects import register
 from flitstack.engine.objects._deals import DealKind
-from flitstack.engine.records import Builder, group_by
+from flitstack.engine.records import Builder
 from flitstack.source.reader import Row
 
 ACTIVE = {"Proposed", "Accepted", "InProgress"}
@@ -34,9 +34,6 @@ class TreatmentPlans(DealKind):
 
     def extra(self, ctx: LoadContext, row: Row, body: dict[str, Any]) -> None:
         b = ctx.builder
-        if "plan_items" not in ctx.shared:
-            ref = b._col_name("treatment_plan_items", "deal_ref")
-            ctx.shared["plan_items"] = group_by(ctx.rows.get("treatment_plan_items", []), ref)
-        procedures = b.plan_items(ctx.shared["plan_items"].get(row.source_id or "", []))
+        procedures = b.plan_items(ctx.children("treatment_plan_items").get(row.source_id or "", []))
         if procedures and ("deal", "planned_procedures__c") in b.setup.fields:
             b.put_custom(body, "deal", "planned_procedures__c", procedures)
