@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -30,10 +29,10 @@ from flitstack.project import (
     store_token,
     write_project_file,
 )
-from flitstack.reporting import write_json
+from flitstack.reporting import cli_console, write_json
 from flitstack.settings import Settings
 
-console = Console()
+console = cli_console()
 T = TypeVar("T")
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from flitstack.cli_engine import print_diff, print_summary, run_with_progress
@@ -25,14 +24,14 @@ from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import accept_loss, load_workbook, save_workbook
-from flitstack.reporting import private_dir, write_json
+from flitstack.reporting import cli_console, private_dir, write_json
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings
 from flitstack.source.generator import bundled_sample_path
 from flitstack.source.later import make_later_export
 from flitstack.source.reader import BindingSource, Row, open_export
 
-console = Console()
+console = cli_console()
 T = TypeVar("T")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -19,10 +18,10 @@ from flitstack.mapping.workbook import (
     load_workbook,
     save_workbook,
 )
-from flitstack.reporting import write_html
+from flitstack.reporting import cli_console, write_html
 from flitstack.source.reader import ExportError
 
-console = Console()
+console = cli_console()
 map_app = typer.Typer(help="Propose, review and confirm the field map.", no_args_is_help=True)
 
 

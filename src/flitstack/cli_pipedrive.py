@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.console import Console
 
+from flitstack.reporting import cli_console
 from flitstack.sandbox.server import PLAN_BURST, SandboxConfig, running_sandbox
 
-console = Console()
+console = cli_console()
 sandbox_app = typer.Typer(help="The Pipedrive sandbox.", no_args_is_help=True)
 
 

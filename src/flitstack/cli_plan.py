@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -14,9 +13,10 @@ from flitstack.cli_source import project_workbook
 from flitstack.journey.estimate import SAMPLE_PATIENTS, estimate_migration, write_estimate
 from flitstack.journey.rebuild import MANUAL, build_reference, write_reference
 from flitstack.pipedrive.plans import PLAN_BURST, UnknownPlan
+from flitstack.reporting import cli_console
 from flitstack.source.reader import ExportError
 
-console = Console()
+console = cli_console()
 OutOption = typer.Option(None, help="folder for HTML, CSV, JSON (default: project reports)")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -14,6 +13,7 @@ from flitstack.cli_engine import open_project
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
 from flitstack.project import Project
+from flitstack.reporting import cli_console
 from flitstack.settings import Settings
 from flitstack.source.audit import AuditReport, audit_export
 from flitstack.source.audit_report import AuditPaths, damage_rows, write_audit
@@ -21,7 +21,7 @@ from flitstack.source.generator import generate_export
 from flitstack.source.mess import MessRates
 from flitstack.source.reader import ExportError, open_export
 
-console = Console()
+console = cli_console()
 
 
 def project_workbook(project: Project) -> Workbook | None:

@@ -107,3 +107,12 @@ def render(template: str, **context: Any) -> str:
 
 def write_html(path: Path, template: str, **context: Any) -> Path:
     return write_private(path, render(template, **context))
+
+
+def cli_console() -> Any:
+    """The console every command prints through. Messages are never hard-wrapped (soft wrap):
+    a one-line error stays one line in a log, a pipe or a narrow terminal, so it can be read
+    and searched whole; tables still fit the terminal's width."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
