@@ -84,20 +84,20 @@ def test_missing_and_wrong_tokens_get_clear_errors(
     path = write_project_file(tmp_path / "flitstack.toml", "acme", timezone="UTC")
     monkeypatch.delenv("PIPEDRIVE_API_TOKEN", raising=False)
     monkeypatch.setattr("flitstack.project.read_token", lambda s: None)
-    monkeypatch.setattr("flitstack.cli_engine.read_token", lambda s: None)
+    monkeypatch.setattr("flitstack.api.read_token", lambda s: None)
     missing = runner.invoke(app, ["token", "check", "--project", str(path)])
     assert missing.exit_code == 2
     assert "no Pipedrive API token" in missing.output
     assert "PIPEDRIVE_API_TOKEN" in missing.output
     with running_sandbox(SandboxConfig()) as sb:
-        monkeypatch.setattr("flitstack.cli_engine.read_token", lambda s: "not-the-token")
+        monkeypatch.setattr("flitstack.api.read_token", lambda s: "not-the-token")
         wrong = runner.invoke(
             app, ["token", "check", "--project", str(path), "--api-root", sb.base_url]
         )
         assert wrong.exit_code == 2
         assert "refused the API token" in wrong.output
         assert "not-the-token" not in wrong.output
-        monkeypatch.setattr("flitstack.cli_engine.read_token", lambda s: sb.api_token)
+        monkeypatch.setattr("flitstack.api.read_token", lambda s: sb.api_token)
         right = runner.invoke(
             app, ["token", "check", "--project", str(path), "--api-root", sb.base_url]
         )

@@ -43,8 +43,19 @@ for _area in (cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_plan, cli_
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: any flitstack error a command lets through is shown as one
+    line with its exit code (see :mod:`flitstack.errors`), never as a traceback."""
+    from flitstack.errors import FlitstackError
+
+    try:
+        app()
+    except FlitstackError as exc:
+        from flitstack.cli_engine import fail
+
+        try:
+            fail(exc)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -5,27 +5,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flitstack.engine.migration import LoadSummary, Migration, NothingToFollow
+from flitstack.api import Migrator
+from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
 from flitstack.engine.run_report import write_project_report
 from flitstack.engine.state import StateStore
-from flitstack.engine.verify import DiffReport, SampleNotClean, require_clean_sample, write_diff
-from flitstack.mapping.confirm import MapNotConfirmed
+from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
+from flitstack.errors import FlitstackError, Paused
 from flitstack.pipedrive.client import PipedriveClient
-from flitstack.pipedrive.errors import BudgetExhausted, PipedriveError, Unauthorized
+from flitstack.pipedrive.errors import PipedriveError, Unauthorized
 from flitstack.project import (
     PROJECT_FILE,
     Project,
     ProjectError,
     load_project,
-    read_token,
     store_token,
     write_project_file,
 )
@@ -45,8 +45,12 @@ def run_with_progress(
     settings: Settings,
     action: Callable[[Migration], Awaitable[T]],
 ) -> T:
-    """Open the state and client, show a progress bar per step, run ``action``."""
-    state = StateStore(state_path)
+    """Run ``action`` through the library (:class:`flitstack.api.Migrator`) with a progress
+    bar per step; errors come out of the library's one root."""
+    project = Project(
+        root=state_path.parent, settings=settings, workbook=workbook, state=state_path,
+        reports=state_path.parent / "reports",
+    )  # fmt: skip
     with Progress(
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
@@ -61,18 +65,11 @@ def run_with_progress(
                 tasks[step] = progress.add_task(step, total=total)
             progress.update(tasks[step], completed=done, total=total)
 
-        async def main() -> T:
-            async with PipedriveClient(api_root, token) as pd:
-                migration = Migration(
-                    export, workbook, state, pd, settings, progress=tick,
-                    notice=lambda text: console.print(f"[yellow]note:[/] {escape(text)}"),
-                )  # fmt: skip
-                return await action(migration)
-
-        try:
-            return asyncio.run(main())
-        finally:
-            state.close()
+        migrator = Migrator(
+            project, token=token, api_root=api_root, progress=tick,
+            notice=lambda text: console.print(f"[yellow]note:[/] {escape(text)}"),
+        )  # fmt: skip
+        return migrator.run("run", export, action, workbook)
 
 
 def print_summary(summary: LoadSummary) -> None:
@@ -89,18 +86,6 @@ def print_summary(summary: LoadSummary) -> None:
         if not missing
         else f"[red]unaccounted: {missing}[/]"
     )
-
-
-def _token(settings: Settings) -> str:
-    token = read_token(settings)
-    if not token:
-        console.print(
-            f"[bold red]error:[/] no Pipedrive API token: set the {settings.token_env} "
-            "environment variable or run `flitstack token set` (the token is never read from "
-            "the project file)"
-        )
-        raise typer.Exit(2)
-    return token
 
 
 def refresh_report(project: Project, export: Path, api_root: str | None) -> None:
@@ -131,38 +116,23 @@ def _run(
     action: Callable[[Migration], Awaitable[T]],
     workbook: Path | None = None,
 ) -> T:
-    """Run an engine action with clear, typed failures instead of tracebacks."""
+    """Run an engine action; every failure is one line and its exit code (one handler)."""
     settings = project.settings
-    root = api_root or settings.api_root()
     try:
+        token = Migrator(project).token()
         return run_with_progress(
-            root, _token(settings), export, workbook or project.workbook, project.state,
-            settings, action,
+            api_root or settings.api_root(), token, export, workbook or project.workbook,
+            project.state, settings, action,
         )  # fmt: skip
-    except (MapNotConfirmed, SampleNotClean, NothingToFollow) as exc:
-        console.print(f"[bold red]refused:[/] {escape(str(exc))}")
-        raise typer.Exit(3) from exc
-    except Unauthorized as exc:
-        console.print(
-            f"[bold red]Pipedrive refused the API token[/] ({exc.status}: "
-            f"{escape(exc.message)}). Check "
-            f"{settings.token_env} or `flitstack token set`, and the company domain in the "
-            "project file."
-        )
-        raise typer.Exit(2) from exc
-    except BudgetExhausted as exc:
-        console.print(
-            f"[yellow]paused:[/] the daily token budget is spent ({escape(exc.message)}). "
-            f"Run the same command again in {exc.retry_after / 3600:.1f} h: it resumes where "
-            "it stopped, with no duplicate."
-        )
-        raise typer.Exit(4) from exc
-    except PipedriveError as exc:
-        console.print(f"[bold red]Pipedrive error:[/] {escape(str(exc))}")
-        raise typer.Exit(5) from exc
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+    except FlitstackError as exc:
+        fail(exc)
+
+
+def fail(exc: FlitstackError) -> NoReturn:
+    """The command line's one error handler: the message on one line, the error's exit code."""
+    colour = "yellow" if isinstance(exc, Paused) else "bold red"
+    console.print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}")
+    raise typer.Exit(exc.exit_code) from exc
 
 
 def print_diff(report: DiffReport, html: Path) -> None:
@@ -394,7 +364,10 @@ def register(app: typer.Typer) -> None:
     def token_check(project: Path = ProjectOption, api_root: str = ApiRootOption) -> None:
         """Ask Pipedrive who the token belongs to (the token itself is never printed)."""
         proj = open_project(project)
-        token = _token(proj.settings)
+        try:
+            token = Migrator(proj).token()
+        except FlitstackError as exc:
+            fail(exc)
 
         async def who() -> dict[str, Any]:
             async with PipedriveClient(api_root or proj.settings.api_root(), token) as pd:

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 
 from flitstack.cli_engine import print_diff, print_summary, run_with_progress
-from flitstack.cli_mapping import write_workbook_html
 from flitstack.cli_source import run_audit
 from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.reports import write_delta_report, write_setup_report
@@ -24,6 +23,7 @@ from flitstack.mapping.confirm import confirm_workbook
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import accept_loss, load_workbook, save_workbook
+from flitstack.mapping.workbook_page import write_workbook_html
 from flitstack.reporting import cli_console, private_dir, write_json
 from flitstack.sandbox.server import SandboxConfig, running_sandbox
 from flitstack.settings import Settings

@@ -12,28 +12,17 @@ from flitstack.cli_engine import open_project
 from flitstack.mapping.confirm import confirm_workbook, read_confirmation
 from flitstack.mapping.propose import RoleError, propose_map, set_role
 from flitstack.mapping.workbook import (
-    Workbook,
     WorkbookError,
     accept_loss,
     load_workbook,
     save_workbook,
 )
-from flitstack.reporting import cli_console, write_html
+from flitstack.mapping.workbook_page import write_workbook_html
+from flitstack.reporting import cli_console
 from flitstack.source.reader import ExportError
 
 console = cli_console()
 map_app = typer.Typer(help="Propose, review and confirm the field map.", no_args_is_help=True)
-
-
-def write_workbook_html(wb: Workbook, workbook_path: Path) -> Path:
-    """The workbook as a readable page beside the YAML."""
-    return write_html(
-        workbook_path.with_suffix(".html"),
-        "workbook.html.j2",
-        wb=wb,
-        review=[c for c in wb.columns if c.review],
-        confirmation=read_confirmation(workbook_path),
-    )
 
 
 @map_app.command("propose")

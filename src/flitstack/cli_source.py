@@ -9,14 +9,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flitstack.api import audit_and_write
 from flitstack.cli_engine import open_project
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
 from flitstack.project import Project
 from flitstack.reporting import cli_console
 from flitstack.settings import Settings
-from flitstack.source.audit import AuditReport, audit_export
-from flitstack.source.audit_report import AuditPaths, damage_rows, write_audit
+from flitstack.source.audit import AuditReport
+from flitstack.source.audit_report import AuditPaths, damage_rows
 from flitstack.source.generator import generate_export
 from flitstack.source.mess import MessRates
 from flitstack.source.reader import ExportError, open_export
@@ -57,7 +58,6 @@ def run_audit(
     The damage checks read the export through ``workbook``'s bindings (the project's map), or
     through the proposal's when there is none.
     """
-    from flitstack.mapping.propose import propose_from_profiles
 
     bindings = Bindings.from_workbook(workbook) if workbook is not None else None
 
@@ -80,10 +80,8 @@ def run_audit(
             if counter["n"] % 2000 == 0:
                 progress.update(task, completed=counter["n"], file=name)
 
-        report = audit_export(export, settings, unmask=unmask, on_row=tick, bindings=bindings)
-    proposal = propose_from_profiles(report.profiles, settings, proposed=report.proposal)
-    targets = {(c.file, c.column): proposal.target_for(c.file, c.column) for c in report.profiles}
-    return report, write_audit(report, out, targets)
+        return audit_and_write(export, out, settings, unmask=unmask, on_row=tick,
+                               bindings=bindings)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from flitstack.errors import BadInput
 from flitstack.reporting import write_private
 from flitstack.settings import Settings
 
@@ -21,7 +22,7 @@ PROJECT_FILE = "flitstack.toml"
 KEYRING_SERVICE = "flitstack"
 
 
-class ProjectError(Exception):
+class ProjectError(BadInput):
     """The project file cannot be used; the message names the file and the key."""
 
 

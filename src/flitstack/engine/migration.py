@@ -32,6 +32,7 @@ from flitstack.engine.staging import MemorySource, RowSource, Staging
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
+from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
@@ -168,7 +169,7 @@ def export_date(export: Export) -> date:
     return taken.date() if taken is not None else date.today()
 
 
-class NothingToFollow(RuntimeError):
+class NothingToFollow(Refused):
     """A delta was asked for in a project that has not migrated anything yet."""
 
 

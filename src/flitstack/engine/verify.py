@@ -20,6 +20,7 @@ from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.records import Setup
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import TruthReport
+from flitstack.errors import Refused
 from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import PipedriveClient
@@ -96,7 +97,7 @@ class DiffReport:
         }
 
 
-class SampleNotClean(RuntimeError):
+class SampleNotClean(Refused):
     """The full run was asked for before a clean sample diff."""
 
 

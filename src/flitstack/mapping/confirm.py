@@ -13,12 +13,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from flitstack.errors import Refused
 from flitstack.mapping.validate import load_valid_workbook
 from flitstack.mapping.workbook import workbook_digest
 from flitstack.reporting import write_private
 
 
-class MapNotConfirmed(Exception):
+class MapNotConfirmed(Refused):
     """Raised before any write to Pipedrive when the map has not been confirmed as it is now."""
 
 

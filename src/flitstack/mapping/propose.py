@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from flitstack.errors import BadInput
 from flitstack.mapping.known import (
     EXTRA_SYNONYMS,
     FILE_TARGET,
@@ -503,7 +504,7 @@ def propose_bindings(export_path: Path, files: Iterable[str]) -> Bindings:
     return out
 
 
-class RoleError(ValueError):
+class RoleError(BadInput, ValueError):
     """A role that the file does not have (the message lists the ones it has)."""
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flitstack.errors import BadInput
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.source.schema import FILES
 
 
-class BindingError(Exception):
+class BindingError(BadInput):
     """The map leaves a role the run cannot do without unbound (names file and role)."""
 
 

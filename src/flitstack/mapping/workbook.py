@@ -20,6 +20,8 @@ from pydantic import BaseModel, Field, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from flitstack.errors import BadInput
+
 PIPEDRIVE_FIELD_TYPES = (
     "varchar", "varchar_auto", "text", "double", "monetary", "date", "set", "enum", "user",
     "org", "people", "phone", "time", "timerange", "daterange", "address",
@@ -28,7 +30,7 @@ TARGETS = ("person", "organization", "deal", "activity", "note", "file", "user")
 REVIEW_BELOW = 0.75
 
 
-class WorkbookError(Exception):
+class WorkbookError(BadInput):
     """The workbook cannot be read; the message names the file, line and field."""
 
 

@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from flitstack.errors import BadInput
 from flitstack.source import values as v
 from flitstack.source.schema import NULL_SPELLINGS, Column, FileSpec, Kind, spec_for
 
@@ -41,7 +42,7 @@ class BindingSource(Protocol):
     def for_file(self, file: str) -> HeaderBinding | None: ...
 
 
-class ExportError(Exception):
+class ExportError(BadInput):
     """The export as a whole cannot be read (missing folder, broken zip, bad manifest…)."""
 
 
