@@ -11,6 +11,7 @@ make a full verify unclean) unless the person accepted them in the workbook, wit
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -274,9 +275,9 @@ def _arrived(c: ColumnMap, record: dict[str, Any], setup: Setup) -> tuple[bool, 
 def _contains(c: ColumnMap, held: Any, raw: str) -> bool:
     """For fields several columns share (name, phones, e-mails, address), the column's own text
     must be in what arrived, not just something."""
-    if c.field not in {"name", "address", "title_part"}:
+    if c.field not in {"name", "address", "title_part", "name_part"}:
         return True
-    words = [w for w in raw.replace(",", " ").split() if len(w) > 1]
+    words = [w for w in re.findall(r"[^\W_]+", raw) if len(w) > 1]
     have = _text(held).casefold()
     return all(w.casefold() in have for w in words[:3])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from flitstack.engine.objects import register
 from flitstack.engine.objects.base import SourceKind
 from flitstack.source.reader import Row
 from flitstack.source.schema import role
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    """Words of a label fit for a file name: letters and digits, joined by hyphens."""
+    return "-".join(re.findall(r"[^\W_]+", text))[:limit].strip("-")
 
 
 @register
@@ -52,5 +58,9 @@ class Documents(SourceKind):
             or mimetypes.guess_type(rel)[0]
             or "application/octet-stream"
         )
-        name = f"mdc-{r.source_id}-{Path(rel).name}"
+        # what the document is (its type and description) goes in its name: Pipedrive's
+        # upload takes a file and its links, nothing else
+        label = [_slug(str(r.values.get(role("documents", part)) or ""))
+                 for part in ("document_type", "description")]  # fmt: skip
+        name = "-".join(p for p in (f"mdc-{r.source_id}", *label, Path(rel).name) if p)
         return (name, blob, mime, {"person_id": ctx.person_of(pid)})
