@@ -46,3 +46,18 @@ def test_recall_intervals_with_units_pass_and_are_not_flagged(tmp_path: Path) ->
     interval = wb.column_map("recalls", "IntervalMonths")
     assert interval is not None and interval.transform == "interval_months"
     assert interval.success == 1.0 and not interval.review
+
+
+def test_a_reference_column_whose_values_are_not_ids_of_its_parent_is_reviewed(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "export"
+    generate_export(export, 30, seed=8)
+    # the appointments' patient column holds chart numbers of another system
+    _rewrite(export / "appointments.csv", "PatientID", lambda n: f"CH-{n:05d}")
+    wb = propose_map(export, Settings(timezone="America/Chicago"))
+    ref = wb.column_map("appointments", "PatientID")
+    assert ref is not None and ref.review
+    assert "values are IDs of patients.csv" in ref.reason
+    fine = wb.column_map("clinical_notes", "PatientID")
+    assert fine is not None and not fine.review

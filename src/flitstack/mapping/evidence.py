@@ -17,7 +17,7 @@ from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
 from flitstack.source import values as v
 from flitstack.source.reader import Row, open_export
-from flitstack.source.schema import FILES
+from flitstack.source.schema import FILES, Kind
 from flitstack.transform import TransformContext, apply
 from flitstack.transform.registry import TRANSFORMS
 
@@ -92,4 +92,54 @@ def weigh(wb: Workbook, export_path: Path, settings: Settings | None = None) -> 
                         f"'{c.transform}' transform (failing: {shown}); the rest would be left "
                         f"empty. {c.reason}"
                     )
+    _check_references(wb, export_path)
     return wb
+
+
+#: A reference column whose values name rows of its file's parent less often than this is
+#: proposed for review (the header matched a reference; its values do not).
+REVIEW_BELOW_OVERLAP = 0.9
+
+
+def _check_references(wb: Workbook, export_path: Path) -> None:
+    """A column placed as a reference (``PatientID`` of appointments…) must hold IDs of the
+    file it points at: compare its values with that file's ID set."""
+    refs = []
+    for c in wb.columns:
+        spec = FILES.get(c.file)
+        column = spec.column(c.key) if spec else None
+        if column is not None and column.kind is Kind.REF and column.ref and c.role:
+            refs.append((c, column.ref))
+    if not refs:
+        return
+    bindings = Bindings.from_workbook(wb)
+    ids: dict[str, set[str]] = {}
+    with open_export(export_path, bindings) as export:
+        for _c, parent in refs:
+            spec = FILES[parent]
+            if parent in ids or spec.id_column is None or not export.has(parent):
+                continue
+            ids[parent] = {
+                str(r.values.get(spec.id_column) or "").strip()
+                for r in export.read(parent)
+                if isinstance(r, Row)
+            }
+        for c, parent in refs:
+            if parent not in ids or not export.has(c.file):
+                continue
+            tried = found = 0
+            for n, row in enumerate(export.read(c.file)):
+                if n >= ROWS_PER_FILE:
+                    break
+                if not isinstance(row, Row):
+                    continue
+                value = str(row.values.get(c.key) or "").strip()
+                if value:
+                    tried += 1
+                    found += value in ids[parent]
+            if tried >= 10 and found / tried < REVIEW_BELOW_OVERLAP:
+                c.review = True
+                c.reason = (
+                    f"REVIEW: only {found / tried:.0%} of {tried:,} values are IDs of "
+                    f"{parent}.csv: is this really the reference to {parent}? {c.reason}"
+                )
