@@ -193,3 +193,30 @@ def test_a_new_source_kind_is_one_declaration(export: Path, workbook: Workbook) 
     # the orphan allergy is rejected by the runner, not by the declaration
     assert ctx.accounting.outcomes["rejected"]["allergies"] == 1
     assert _accounted(ctx, source_rows) == {}
+
+
+def test_a_document_that_links_out_of_the_export_is_refused_never_read(
+    export: Path, workbook: Workbook, tmp_path: Path
+) -> None:
+    copy = tmp_path / "export"
+    generate_export(copy, 40, seed=5)
+    workbook = propose_map(copy, SETTINGS)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a patient document")
+    with (copy / "documents.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    present = [r for r in rows if (copy / "documents" / r["FileName"]).is_file()]
+    victim, traversal = present[0], present[1]
+    (copy / "documents" / victim["FileName"]).unlink()
+    (copy / "documents" / victim["FileName"]).symlink_to(secret)
+    def escape(h: list[str], r: list[str]) -> None:
+        if r[h.index("DocumentID")] == traversal["DocumentID"]:
+            r[h.index("FileName")] = "../../secret.txt"
+
+    _edit(copy / "documents.csv", lambda h: [], escape)
+    target, _ctx, notes, _ = _run(copy, workbook)
+    refused = {n[1]: n[5] for n in notes if n[0] == "documents" and n[4] == "rejected"}
+    assert "link out of the documents folder" in refused[victim["DocumentID"]]
+    assert "leads out of the documents folder" in refused[traversal["DocumentID"]]
+    uploaded = [b for b in target.records["files"].values()]
+    assert uploaded and all(b["file_size"] != secret.stat().st_size for b in uploaded)

@@ -348,6 +348,22 @@ class Export:
             raise ExportError(f"document path escapes the documents folder: {relpath!r}")
         return f"documents/{clean}"
 
+    def document_problem(self, relpath: str) -> str | None:
+        """Why a document cannot be read (None: it can): missing, or a path or a link that
+        leads out of the export's documents folder (never followed)."""
+        try:
+            name = self._doc_name(relpath)
+        except ExportError:
+            return "the document path leads out of the documents folder: refused"
+        if self._zip is None:
+            base = (self.path / "documents").resolve()
+            target = (self.path / name).resolve()
+            if not target.is_relative_to(base):
+                return "the document is a link out of the documents folder: refused"
+        if not self.document_exists(relpath):
+            return "document file is missing from the export's documents folder"
+        return None
+
     def document_exists(self, relpath: str) -> bool:
         try:
             name = self._doc_name(relpath)
@@ -362,6 +378,9 @@ class Export:
         return (self.path / name).is_file()
 
     def open_document(self, relpath: str) -> bytes:
+        problem = self.document_problem(relpath)
+        if problem is not None:
+            raise ExportError(f"documents/{relpath}: {problem}")
         name = self._doc_name(relpath)
         if self._zip is not None:
             return self._zip.read(self._prefix + name)

@@ -39,11 +39,9 @@ class Documents(SourceKind):
         for pid, rows in ctx.children("documents").items():
             for r in rows:
                 rel = str(r.raw.get(path_role) or "").strip()
-                if not rel or not export.document_exists(rel):
-                    ctx.accounting.row(
-                        "documents", r, "rejected",
-                        "document file is missing from the export's documents folder", path_role,
-                    )  # fmt: skip
+                problem = export.document_problem(rel) if rel else "no document file named"
+                if problem is not None:
+                    ctx.accounting.row("documents", r, "rejected", problem, path_role)
                     continue
                 ctx.accounting.row("documents", r, "migrated")
                 yield Write(
