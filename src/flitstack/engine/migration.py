@@ -34,6 +34,7 @@ from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
+from flitstack.mapping.practice import PracticeConflict, check_practice_facts
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
@@ -381,6 +382,7 @@ class Migration:
     async def setup(self) -> Setup:
         """Custom fields (reused when one of the same name and type exists), pipelines, users."""
         require_confirmed(self.workbook_path)
+        self.check_practice()
         if self.state.snapshot() is None:  # before the first write, for the rollback proof
             self.state.save_snapshot(await self.snapshot_account())
         self._index_existing(self.state.snapshot() or {})
@@ -485,6 +487,28 @@ class Migration:
                 )  # fmt: skip
         self.setup_state = s
         return s
+
+    def check_practice(self) -> None:
+        """Before anything is read as practice time or money: the project's time zone,
+        currency and tooth numbering agree with the export's manifest (or the workbook says the
+        project's value is meant) and with what the map was confirmed with."""
+        with open_export(self.export_path, self.bindings) as export:
+            check_practice_facts(
+                export.manifest, self.settings, self.wb.manifest_overrides,
+                f"{self.export_path}/export.json",
+            )  # fmt: skip
+        confirmed = self.wb.settings
+        for fact, name in (("timezone", "timezone"), ("currency", "currency"),
+                           ("source_tooth_notation", "source tooth notation")):  # fmt: skip
+            then = confirmed.get(fact)
+            value = getattr(self.settings, fact)
+            now = str(getattr(value, "value", value))
+            if then is not None and str(then) != now:
+                raise PracticeConflict(
+                    f"the map was confirmed with {name} {then!r} but the project now says "
+                    f"{now!r}: set it back, or change the workbook's settings to {now!r} and "
+                    "confirm the map again"
+                )
 
     def _index_existing(self, snapshot: dict[str, Any]) -> None:
         """Contacts the account held before the migration, by e-mail and by org name.

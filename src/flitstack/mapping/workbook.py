@@ -117,6 +117,9 @@ class Workbook(BaseModel):
     custom_properties: list[CustomField] = Field(default_factory=list)
     #: losses a person accepted (with a reason); any other loss over 1 % blocks the full run
     accepted_losses: list[AcceptedLoss] = Field(default_factory=list)
+    #: practice facts where the project's value is meant although export.json says otherwise
+    #: (timezone, currency, tooth_numbering → the project's value)
+    manifest_overrides: dict[str, str] = Field(default_factory=dict)
     captured_keys: dict[str, Any] = Field(default_factory=dict)
 
     def column_map(self, file: str, column: str) -> ColumnMap | None:

@@ -1,0 +1,107 @@
+"""What the export declares (time zone, currency, tooth numbering) is never silently overridden."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flitstack.engine.migration import Migration
+from flitstack.engine.state import StateStore
+from flitstack.mapping.confirm import confirm_workbook
+from flitstack.mapping.practice import PracticeConflict
+from flitstack.mapping.propose import propose_map
+from flitstack.mapping.workbook import load_workbook, save_workbook
+from flitstack.pipedrive.client import PipedriveClient
+from flitstack.sandbox.server import SandboxConfig, running_sandbox
+from flitstack.settings import Settings
+from flitstack.source.generator import generate_export
+
+CHICAGO = Settings(timezone="America/Chicago")
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("practice") / "export"
+    generate_export(out, 8, seed=2)
+    assert json.loads((out / "export.json").read_text())["timezone"] == "America/Chicago"
+    return out
+
+
+def _migration(export: Path, root: Path, project: Settings, **wb_edits: Any) -> Migration:
+    wb = propose_map(export, CHICAGO)
+    for key, value in wb_edits.items():
+        setattr(wb, key, value)
+    path = save_workbook(wb, root / "map.yaml")
+    confirm_workbook(path, "test")
+    state = StateStore(root / "s.sqlite")
+    return Migration(export, path, state, None, project)  # type: ignore[arg-type]
+
+
+def test_a_project_in_another_time_zone_is_refused_at_setup_and_writes_nothing(
+    export: Path, tmp_path: Path
+) -> None:
+    wb = save_workbook(propose_map(export, CHICAGO), tmp_path / "map.yaml")
+    confirm_workbook(wb, "test")
+    new_york = Settings(timezone="America/New_York")
+    with running_sandbox(SandboxConfig(burst_limit=1000)) as sb:
+        before = sb.dump()
+
+        async def go() -> None:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                await Migration(
+                    export, wb, StateStore(tmp_path / "s.sqlite"), pd, new_york
+                ).migrate()
+
+        with pytest.raises(PracticeConflict) as refused:
+            asyncio.run(go())
+        assert sb.dump() == before
+    message = str(refused.value)
+    assert "America/Chicago" in message and "America/New_York" in message
+    assert "[practice] timezone" in message and "manifest_overrides" in message
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (Settings(timezone="America/Chicago", currency="EUR"), ("'USD'", "'EUR'")),
+        (Settings(timezone="America/Chicago", source_tooth_notation="fdi"), ("universal", "fdi")),
+    ],
+)
+def test_currency_and_tooth_numbering_conflicts_are_refused(
+    export: Path, tmp_path: Path, settings: Settings, named: tuple[str, str]
+) -> None:
+    with pytest.raises(PracticeConflict) as refused:
+        _migration(export, tmp_path, settings).check_practice()
+    assert all(n in str(refused.value) for n in named)
+
+
+def test_a_recorded_override_settles_it(export: Path, tmp_path: Path) -> None:
+    m = _migration(
+        export, tmp_path, Settings(timezone="America/New_York"),
+        manifest_overrides={"timezone": "America/New_York"},
+        settings={**CHICAGO.model_dump(mode="json"), "timezone": "America/New_York"},
+    )  # fmt: skip
+    m.check_practice()  # no conflict: the person said the project's zone is meant
+    assert load_workbook(tmp_path / "map.yaml").manifest_overrides
+
+
+def test_without_a_manifest_the_time_zone_must_be_set(export: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(export, bare)
+    (bare / "export.json").unlink()
+    with pytest.raises(PracticeConflict, match=r"no export\.json"):
+        _migration(bare, tmp_path, Settings()).check_practice()
+    _migration(bare, tmp_path, CHICAGO).check_practice()  # set explicitly: fine
+
+
+def test_a_setting_changed_after_confirmation_is_refused(export: Path, tmp_path: Path) -> None:
+    m = _migration(export, tmp_path, Settings(timezone="America/New_York"),
+                   manifest_overrides={"timezone": "America/New_York"})  # fmt: skip
+    with pytest.raises(PracticeConflict, match="confirmed with timezone"):
+        m.check_practice()
