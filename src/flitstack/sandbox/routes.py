@@ -1,0 +1,35 @@
+"""The route table: every Pipedrive path the sandbox answers, and its handler."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from flitstack.sandbox import pipelines, v1
+from flitstack.sandbox.endpoints import wrap
+from flitstack.sandbox.entities import entity_routes, field_routes
+
+
+def build_routes() -> list[Route]:
+    routes: list[Route] = []
+    for kind in ("persons", "organizations", "deals", "activities"):
+        routes += entity_routes(kind)
+    for kind in ("personFields", "organizationFields", "dealFields", "activityFields"):
+        routes += field_routes(kind)
+    routes += [
+        Route("/api/v2/pipelines", wrap(pipelines.pipelines), methods=["GET", "POST"]),
+        Route("/api/v2/pipelines/{id}", wrap(pipelines.one_of("pipelines", "Pipeline")),
+              methods=["GET", "DELETE"]),
+        Route("/api/v2/stages", wrap(pipelines.stages), methods=["GET", "POST"]),
+        Route("/api/v2/stages/{id}", wrap(pipelines.one_of("stages", "Stage")),
+              methods=["GET", "DELETE"]),
+        Route("/api/v1/users", wrap(v1.users), methods=["GET"]),
+        Route("/api/v1/users/me", wrap(v1.users_me), methods=["GET"]),
+        Route("/api/v1/users/find", wrap(v1.users_find), methods=["GET"]),
+        Route("/api/v1/activityTypes", wrap(v1.activity_types), methods=["GET"]),
+        Route("/api/v1/notes", wrap(v1.notes), methods=["GET", "POST"]),
+        Route("/api/v1/notes/{id}", wrap(v1.note_one), methods=["GET", "PUT", "DELETE"]),
+        Route("/api/v1/files", wrap(v1.files), methods=["GET", "POST"]),
+        Route("/api/v1/persons/{id}/files", wrap(v1.person_files), methods=["GET"]),
+        Route("/api/v1/files/{id}", wrap(v1.file_one), methods=["GET", "DELETE"]),
+    ]  # fmt: skip
+    return routes
