@@ -209,6 +209,7 @@ def test_a_document_that_links_out_of_the_export_is_refused_never_read(
     victim, traversal = present[0], present[1]
     (copy / "documents" / victim["FileName"]).unlink()
     (copy / "documents" / victim["FileName"]).symlink_to(secret)
+
     def escape(h: list[str], r: list[str]) -> None:
         if r[h.index("DocumentID")] == traversal["DocumentID"]:
             r[h.index("FileName")] = "../../secret.txt"
