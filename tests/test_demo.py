@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flitstack.cli_journey import run_demo
+from flitstack.journey.demo import run_demo
 from flitstack.source.generator import generate_export
 
 KINDS = ("organizations", "persons", "activities", "deals", "notes", "files")

@@ -5,181 +5,51 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.markup import escape
 
-from flitstack.cli_engine import print_diff, print_summary, run_with_progress
-from flitstack.cli_source import run_audit
+from flitstack.cli_engine import fail, print_diff, print_summary, run_with_progress
 from flitstack.engine.migration import LoadSummary, Migration
-from flitstack.engine.reports import write_delta_report, write_setup_report
-from flitstack.engine.run_report import write_project_report
-from flitstack.engine.state import StateStore
-from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
-from flitstack.journey.estimate import estimate_migration, write_estimate
-from flitstack.journey.rebuild import build_reference, write_reference
-from flitstack.mapping.confirm import confirm_workbook
-from flitstack.mapping.propose import propose_map
-from flitstack.mapping.roles import Bindings
-from flitstack.mapping.workbook import accept_loss, load_workbook, save_workbook
-from flitstack.mapping.workbook_page import write_workbook_html
-from flitstack.reporting import cli_console, private_dir, write_json
-from flitstack.sandbox.server import SandboxConfig, running_sandbox
+from flitstack.engine.verify import DiffReport
+from flitstack.errors import FlitstackError
+from flitstack.journey.demo import demo_users, run_demo
+from flitstack.reporting import cli_console
 from flitstack.settings import Settings
-from flitstack.source.generator import bundled_sample_path
-from flitstack.source.later import make_later_export
-from flitstack.source.reader import BindingSource, Row, open_export
+
+__all__ = ["demo_users", "run_demo"]
 
 console = cli_console()
 T = TypeVar("T")
 
 
-def demo_users(export: Path, bindings: BindingSource | None = None) -> list[dict[str, str]]:
-    """The demo account's users: an admin (the fallback owner) and half the practice's providers.
+class RichDisplay:
+    """The demo shown on the terminal: rules, lines, progress bars, the load and diff tables."""
 
-    So the setup report shows both outcomes: providers matched to a user by e-mail, and
-    providers whose records go to the fallback owner.
-    """
-    from flitstack.source.schema import role
+    def step(self, label: str) -> None:
+        console.rule(escape(label))
 
-    email = role("providers", "email")
-    first, last = role("providers", "first_name"), role("providers", "last_name")
-    users = [{"name": "Sandbox Admin", "email": "admin@sandbox.example"}]
-    with open_export(export, bindings) as source:
-        providers = [r for r in source.read("providers") if isinstance(r, Row)]
-    with_email = [p for p in providers if p.values.get(email)]
-    for p in with_email[: len(with_email) // 2]:
-        name = f"{p.values.get(first) or ''} {p.values.get(last) or ''}".strip()
-        users.append({"name": name or "Provider", "email": str(p.values[email]).lower()})
-    return users
+    def say(self, text: str) -> None:
+        console.print(escape(text))
 
+    def warn(self, text: str) -> None:
+        console.print(f"[yellow]{escape(text)}[/]")
 
-def run_demo(
-    out: Path,
-    export: Path | None = None,
-    sample: int = 25,
-    rollback: bool = True,
-) -> dict[str, Any]:
-    """Audit → propose → confirm → setup → sample + diff → full → delta → rollback → report."""
-    private_dir(out)
-    reports = private_dir(out / "reports")
-    export = export or bundled_sample_path()
-    settings = Settings(timezone="America/Chicago", fallback_owner_email="admin@sandbox.example")
-    console.rule("1. Audit the export")
-    report, paths = run_audit(export, out / "audit", settings)
-    console.print(f"{report.rows_read:,} rows read; inventory: {paths.html}")
-    proposal = propose_map(export, settings)  # the map of step 2, proposed once
-    bindings = Bindings.from_workbook(proposal)
-    est = estimate_migration(export, "enterprise", 10, settings, workbook=proposal)
-    write_estimate(est, reports)
-    console.print(
-        f"estimate: {est.tokens:,} tokens in {est.requests:,} requests, grade "
-        f"{est.grade.letter} · {est.grade.label}, {est.days} day(s) of an Enterprise budget"
-    )
-    rebuild_html, _ = write_reference(build_reference(export, bindings), reports)
-    console.print(f"automations that do not migrate, as a rebuild guide: {rebuild_html}")
-    console.rule("2. Propose the field map")
-    workbook = save_workbook(proposal, out / "flitstack-map.yaml")
-    console.print(f"workbook: {workbook}")
-    console.rule("3. Confirm the map")
-    confirm_workbook(workbook, "flitstack demo (on your behalf)")
-    console.print(
-        "[yellow]The demo confirms the map on your behalf; in a real migration you do.[/]"
-    )
-    state = StateStore(out / "flitstack-state.sqlite")
-    config = SandboxConfig(
-        plan="enterprise",
-        seats=10,
-        seed_users=demo_users(export, bindings),
-        seed_persons=[{"name": "Existing Contact", "email": "existing.contact@mail.example.com"}],
-        seed_organizations=[{"name": "Existing Organization"}],
-    )
-    later = out / "later-export"
-    edits = make_later_export(export, later, bindings=bindings)
-    result: dict[str, Any] = {}
-    with running_sandbox(config) as sb:
-        console.print(f"embedded Pipedrive sandbox at {sb.base_url}")
+    def tick(self, file: str) -> None:
+        pass
 
-        def step(label: str, action: Callable[[Migration], Awaitable[T]], src: Path = export) -> T:
-            console.rule(label)
-            return run_with_progress(
-                sb.base_url, sb.api_token, src, workbook, state.path, settings, action
-            )
-
-        async def do_setup(m: Migration) -> list[dict[str, str]]:
-            await m.setup()
-            return m.resolution
-
-        providers = step("4. Set Pipedrive up", do_setup)
-        html = write_setup_report(reports, state, providers)
-        console.print(f"setup report: {html}")
-
-        async def do_sample(m: Migration) -> tuple[LoadSummary, DiffReport]:
-            summary = await m.migrate(sample, "sample")
-            return summary, await m.verify(m.run_id, "sample")
-
-        _, sample_report = step(f"5. Sample migration ({sample} patients) and diff", do_sample)
-        sample_html, _ = write_diff(sample_report, reports, "Sample")
-        print_diff(sample_report, sample_html)
-        losses = state.losses(state.last_check("sample")["run_id"])  # type: ignore[index]
-        for loss in losses:
-            accept_loss(
-                workbook, loss["file"], loss["column"],
-                "accepted by flitstack demo on your behalf: the generated export carries "
-                "this damage on purpose",
-            )  # fmt: skip
-        if losses:
-            confirm_workbook(workbook, "flitstack demo (on your behalf)")
-            console.print(
-                "[yellow]The sample lost more than 1% of these; the demo accepts each loss on "
-                "your behalf (recorded in the workbook); in a real migration you decide:[/]"
-            )
-            for loss in losses:
-                console.print(f"  [yellow]{escape(loss['line'])}[/]")
-        confirmed = load_workbook(workbook)
-        if sample_report.truth is not None:
-            sample_report.truth.apply_accepted(confirmed)
-        require_clean_sample(state, confirmed)
-
-        async def do_full(m: Migration) -> tuple[LoadSummary, DiffReport]:
-            summary = await m.migrate(None, "migrate")
-            return summary, await m.verify(None, "full")
-
-        summary, full_report = step("6. Full migration, read back and diffed", do_full)
+    def summary(self, summary: LoadSummary) -> None:
         print_summary(summary)
-        full_html, _ = write_diff(full_report, reports, "Full migration")
-        print_diff(full_report, full_html)
 
-        delta = step(
-            "7. Delta: a later export with front-desk edits", lambda m: m.delta(later), later
-        )
-        delta_html = write_delta_report(reports, delta, later)
-        console.print(
-            f"created {sum(delta.created.values())}, updated {sum(delta.updated.values())}, "
-            f"disappeared (kept) {len(delta.disappeared)} → {delta_html}"
-        )
-        result["dump"] = sb.dump()
-        rollback_result: dict[str, Any] | None = None
-        if rollback:
-            rollback_result = step("8. Rollback, with proof", lambda m: m.rollback())
-            write_json(reports / "rollback.json", rollback_result)
-            verdict = (
-                "[green]the account matches its state before the migration[/]"
-                if not rollback_result["differences"]
-                else f"[red]{len(rollback_result['differences'])} differences remain[/]"
-            )
-            console.print(verdict)
-            result["dump_after_rollback"] = sb.dump()
-    write_workbook_html(load_workbook(workbook), workbook)
-    diffs = {"sample": sample_report.summary(), "full": full_report.summary()}
-    report_path = write_project_report(out, state, workbook, str(export), "embedded sandbox", diffs)
-    state.close()
-    result.update(
-        report=report_path, summary=summary, delta=delta, edits=edits,
-        sample_diff=sample_report, full_diff=full_report, rollback=rollback_result,
-    )  # fmt: skip
-    return result
+    def diff(self, report: DiffReport, html: Path) -> None:
+        print_diff(report, html)
+
+    def run(
+        self, api_root: str, token: str, export: Path, workbook: Path, state: Path,
+        settings: Settings, action: Callable[[Migration], Awaitable[T]],
+    ) -> T:  # fmt: skip
+        return run_with_progress(api_root, token, export, workbook, state, settings, action)
 
 
 def register(app: typer.Typer) -> None:
@@ -196,6 +66,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole migration on the bundled sample export against the embedded sandbox."""
         folder = out or Path(tempfile.mkdtemp(prefix="flitstack-demo-"))
-        result = run_demo(folder, export, sample=sample, rollback=rollback)
+        try:
+            result = run_demo(folder, export, sample=sample, rollback=rollback, show=RichDisplay())
+        except FlitstackError as exc:
+            fail(exc)
         console.rule("Done")
         console.print(f"Report: [bold]{result['report']}[/]")

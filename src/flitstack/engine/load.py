@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from flitstack.engine.target import Target
 
 Progress = Callable[[str, int, int], None]
+#: IDs kept only while their chunk runs (a patient's records all hang on the same chunk).
+CHUNK_SLOTS = ("persons", "deals")
 Upload = tuple[str, bytes, str, dict[str, int]]
 
 
@@ -191,6 +193,8 @@ class Runner:
             self.fetch_chunk(ctx, ctx.kept[start : start + self.chunk])
             for batch in self.batches(per_chunk):
                 await self._run_batch(ctx, batch)
+            for slot in CHUNK_SLOTS:  # a chunk's persons and deals are not needed after it
+                ctx.ids[slot].clear()
         ctx.patients, ctx.children_of = {}, {}
         for kind in self.kinds.values():
             kind.finish(ctx)
