@@ -49,7 +49,11 @@ def test_names_keep_their_letters(raw: str) -> None:
     out = apply("name", raw, CTX)
     assert out.ok
     if out.value is not None:
-        assert out.value.casefold().replace(" ", "") == "".join(raw.split()).casefold()
+        # dotless ı capitalises to I (as it should), which casefolds to i: compare without it
+        def letters(text: str) -> str:
+            return "".join(text.split()).casefold().replace("ı", "i")
+
+        assert letters(out.value) == letters(raw)
 
 
 def test_none_drops_anything() -> None:
