@@ -125,3 +125,31 @@ def test_plausibility_rules(role: str, kind: Kind | None, value: object, why: st
 
     found = plausible(role, kind, value, date(2026, 10, 31))
     assert (found is None) if why is None else (found is not None and why in found)
+
+
+def test_rows_skipped_on_purpose_are_not_counted_as_lost_values(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=6)
+    path = export / "patients.csv"
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("Status")] = "Deleted"  # the practice deleted this patient in MDC
+    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows(rows)
+    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
+    confirm_workbook(workbook, "test")
+    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+
+        async def go() -> DiffReport:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                m = Migration(export, workbook, StateStore(tmp_path / "s.sqlite"), pd, SETTINGS)
+                await m.migrate()
+                return await m.verify(None, "full")
+
+        report = asyncio.run(go())
+    assert report.truth is not None
+    reasons = {r for c in report.truth.columns for r in c.reasons}
+    assert not any("Deleted" in r or "not migrated" in r for r in reasons), reasons
+    patients = next(c for c in report.truth.columns if c.column == "PatientID" and
+                    c.file == "patients")  # fmt: skip
+    assert patients.non_empty == len(rows) - 2 and patients.lost == 0

@@ -356,6 +356,8 @@ def source_truth(
                     continue
                 if record == {}:
                     continue  # mapped by an earlier run this verify does not cover
+                if record is None and outcome is not None:
+                    continue  # skipped on purpose, with its reason (a Deleted patient…)
                 for c in by_file.get(file, []):
                     raw = item.raw.get(c.key)
                     if raw is None or v.is_null(str(raw)):
