@@ -105,3 +105,16 @@ def test_a_setting_changed_after_confirmation_is_refused(export: Path, tmp_path:
                    manifest_overrides={"timezone": "America/New_York"})  # fmt: skip
     with pytest.raises(PracticeConflict, match="confirmed with timezone"):
         m.check_practice()
+
+
+def test_a_map_that_binds_no_column_to_a_files_id_is_refused(export: Path, tmp_path: Path) -> None:
+    from flitstack.mapping.propose import set_role
+    from flitstack.mapping.roles import BindingError
+
+    wb = propose_map(export, CHICAGO)
+    set_role(wb, "appointments", "AppointmentID", None)  # the person unmapped the ID column
+    path = save_workbook(wb, tmp_path / "map.yaml")
+    confirm_workbook(path, "test")
+    m = Migration(export, path, StateStore(tmp_path / "s.sqlite"), None, CHICAGO)  # type: ignore[arg-type]
+    with pytest.raises(BindingError, match=r"appointments\.csv: no column is mapped to the role"):
+        m.check_practice()

@@ -35,9 +35,9 @@ from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.practice import PracticeConflict, check_practice_facts
-from flitstack.mapping.roles import Bindings
+from flitstack.mapping.roles import BindingError, Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
-from flitstack.pipedrive.client import KIND_OF, PipedriveClient, record_path
+from flitstack.pipedrive.client import PipedriveClient, record_path
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.errors import NotFound, ResponseLost
 from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
@@ -493,6 +493,9 @@ class Migration:
         currency and tooth numbering agree with the export's manifest (or the workbook says the
         project's value is meant) and with what the map was confirmed with."""
         with open_export(self.export_path, self.bindings) as export:
+            unbound = self.bindings.missing_identity(export.csv_files())
+            if unbound:  # rows could not be told apart: nothing could be written exactly once
+                raise BindingError("; ".join(unbound))
             check_practice_facts(
                 export.manifest, self.settings, self.wb.manifest_overrides,
                 f"{self.export_path}/export.json",
@@ -807,14 +810,6 @@ class Migration:
                 return pd_id
         return await self.ensure("persons", key, body, row=row)
 
-    def _deal_job(
-        self, key: str, body: dict[str, Any], row: Row, deal_of: dict[str, int], slot: str
-    ) -> Callable[[], Awaitable[Any]]:
-        async def job() -> None:
-            deal_of[slot] = await self.ensure("deals", key, body, row=row)
-
-        return job
-
     def pick_sample(self, rows: RowSource | dict[str, list[Row]], size: int) -> set[str | None]:
         """Patients covering the hard cases first (each kind declares the cases its rows make:
         a second coverage, an active plan, a lab case, notes, documents…)."""
@@ -1003,7 +998,6 @@ def compare_accounts(before: dict[str, Any], after: dict[str, Any]) -> list[str]
 
 
 __all__ = [
-    "KIND_OF",
     "DeltaSummary",
     "LoadSummary",
     "Migration",

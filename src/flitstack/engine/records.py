@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -533,12 +532,3 @@ def _with_marker(note: str | None, lines: list[str], marker: str) -> str:
     if lines:
         body += "<p>" + "<br>".join(_esc(line) for line in lines) + "</p>"
     return body + f"<p>MDC ref: {_esc(marker)}</p>"
-
-
-def group_by(rows: list[Row], column: str) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        value = str(r.raw.get(column) or "").strip()
-        if value:
-            out[value].append(r)
-    return out

@@ -28,12 +28,13 @@ from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.source import values as v
 from flitstack.source.reader import Reject, open_export
-from flitstack.source.schema import FILES, Kind
+from flitstack.source.schema import FILES, Kind, parent_ref
 from flitstack.source.schema import role as role_of
 
 BIRTH_DATE = role_of("patients", "date_of_birth")
 APPOINTMENT_START = role_of("appointments", "start_date_time")
 NOTE_WRITTEN = role_of("clinical_notes", "note_date_time")
+PATIENT_ID = role_of("patients", "patient_id")
 
 #: A loss above this share of a column's non-empty values, or of a file's rows, blocks the run.
 LOSS_LIMIT = 0.01
@@ -327,7 +328,7 @@ def source_truth(
                 )
                 for c in by_file.get(file, [])
             }  # fmt: skip
-            parent = _parent_role(file)
+            parent = PATIENT_ID if file == "patients" else parent_ref(file)
             for item in export.read(file):
                 rows.rows += 1
                 if isinstance(item, Reject):
@@ -433,21 +434,6 @@ def _short(reason: str) -> str:
     if text.startswith("patient ") and "does not exist" in text:
         return "its patient does not exist (orphan)"
     return text[:120]
-
-
-def _parent_role(file: str) -> str | None:
-    spec = FILES.get(file)
-    if spec is None:
-        return None
-    if file == "patients":
-        return spec.id_column
-    for col in spec.columns:
-        if col.kind is Kind.REF and col.ref == "patients" and col.required:
-            return col.name
-    for col in spec.columns:
-        if col.kind is Kind.REF and col.ref == "patients":
-            return col.name
-    return None
 
 
 def _chosen_patients(

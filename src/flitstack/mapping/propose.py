@@ -522,7 +522,7 @@ def set_role(wb: Workbook, file: str, column: str, role: str | None) -> ColumnMa
     index = wb.columns.index(entry)
     if role is None:
         wb.columns[index] = ColumnMap(
-            file=file, column=column, migrate=False, transform="none", review=False,
+            file=file, column=column, role="", migrate=False, transform="none", review=False,
             reason="not an MDC column (set by hand): not migrated",
         )  # fmt: skip
         return wb.columns[index]

@@ -45,7 +45,8 @@ class ColumnMap(BaseModel):
     file: str
     column: str  # the header exactly as the export has it
     #: the MDC column this one stands for (its role in the schema), whatever its header says;
-    #: None for a column the MDC format does not know (it keeps its own header)
+    #: None for a column the MDC format does not know (it keeps its own header); "" when a
+    #: person said it stands for none, even if its header reads like one
     role: str | None = None
     migrate: bool = True
     target: str | None = None
@@ -63,6 +64,8 @@ class ColumnMap(BaseModel):
     @property
     def key(self) -> str:
         """The name a row read through the map holds this column's value under."""
+        if self.role == "":
+            return f"{self.column} (not an MDC column)"
         return self.role or str(self.options.get("known_as") or "") or self.column
 
     @property
