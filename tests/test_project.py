@@ -40,7 +40,8 @@ def test_init_writes_a_commented_owner_only_file_that_loads(tmp_path: Path) -> N
     assert project.state == tmp_path / "flitstack-state.sqlite"
     assert s.api_root() == "https://acme.pipedrive.com/api"
     again = runner.invoke(app, ["init", "--company-domain", "x", "--timezone", "UTC",
-                                "--fallback-owner", "", "--path", str(path)])  # fmt: skip
+                                "--fallback-owner", "", "--plan", "lite", "--seats", "1",
+                                "--path", str(path)])  # fmt: skip
     assert again.exit_code == 2
     assert "already exists" in again.output
 
@@ -115,7 +116,7 @@ def test_the_full_run_is_refused_without_a_clean_sample(
 
     export = tmp_path / "export"
     generate_export(export, 5, seed=2)
-    path = write_project_file(tmp_path / "flitstack.toml", "acme", timezone="UTC")
+    path = write_project_file(tmp_path / "flitstack.toml", "acme", timezone="America/Chicago")
     project = load_project(path)
     confirm_workbook(save_workbook(propose_map(export, project.settings), project.workbook), "t")
     with running_sandbox(SandboxConfig()) as sb:

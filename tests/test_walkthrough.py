@@ -35,14 +35,9 @@ def test_a_newcomer_follows_the_readme_from_init_to_rollback(
             assert result.exit_code == code, f"{args}: {result.output[-3000:]}"
             return result.output
 
-        step("init", "--company-domain", "acme", "--timezone", "America/Chicago",
-             "--fallback-owner", "admin@sandbox.example")  # fmt: skip
-        project = tmp_path / "flitstack.toml"
-        project.write_text(
-            project.read_text()
-            .replace("# base_url = ", "base_url = ", 1)
-            .replace("http://127.0.0.1:8765/api", sb.base_url)
-        )
+        step("init", "--company-domain", "acme", "--export", "export", "--plan", "advanced",
+             "--seats", "1", "--fallback-owner", "admin@sandbox.example",
+             "--api-root", sb.base_url)  # fmt: skip
         assert "Sandbox Admin" in step("token", "check")
         step("audit", "export")
         assert (tmp_path / "export-audit" / "schema-inventory.html").exists()

@@ -179,12 +179,16 @@ def audit_and_write(
     unmask: bool = False,
     on_row: Callable[[str], None] | None = None,
     bindings: Bindings | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> tuple[AuditReport, AuditPaths]:
     """Audit an open export and write its schema inventory (HTML, CSV, JSON) to ``out``, each
     column with the target the map proposal gives it."""
     from flitstack.mapping.propose import propose_from_profiles
 
-    report = audit_export(export, settings, unmask=unmask, on_row=on_row, bindings=bindings)
-    proposal = propose_from_profiles(report.profiles, settings, proposed=report.proposal)
+    report = audit_export(
+        export, settings, unmask=unmask, on_row=on_row, bindings=bindings, overrides=overrides
+    )
+    used = Settings.model_validate(report.settings_used)  # the export's declarations filled in
+    proposal = propose_from_profiles(report.profiles, used, proposed=report.proposal)
     targets = {(c.file, c.column): proposal.target_for(c.file, c.column) for c in report.profiles}
     return report, write_audit(report, out, targets)

@@ -6,7 +6,10 @@ library code stays importable without Typer and areas can grow without touching 
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from flitstack import (
     cli_engine,
@@ -14,11 +17,29 @@ from flitstack import (
     cli_mapping,
     cli_pipedrive,
     cli_plan,
+    cli_project,
     cli_source,
 )
 
+
+class _OneLineErrors(TyperGroup):
+    """Every command's flitstack errors end as one line and their exit code (see
+    :mod:`flitstack.errors`), never a traceback, however the app is invoked."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from flitstack.errors import FlitstackError
+
+        try:
+            return super().invoke(ctx)
+        except FlitstackError as exc:
+            from flitstack.cli_engine import fail
+
+            fail(exc)
+
+
 app = typer.Typer(
     name="flitstack",
+    cls=_OneLineErrors,
     help="Migrate a dental practice from My Dental Clinic into Pipedrive, safely and reversibly.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,7 +59,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _area in (cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_plan, cli_journey):
+_AREAS = (cli_project, cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_plan, cli_journey)
+for _area in _AREAS:
     _area.register(app)
 
 

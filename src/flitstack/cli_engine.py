@@ -22,12 +22,10 @@ from flitstack.errors import FlitstackError, Paused
 from flitstack.pipedrive.client import PipedriveClient
 from flitstack.pipedrive.errors import PipedriveError, Unauthorized
 from flitstack.project import (
-    PROJECT_FILE,
     Project,
     ProjectError,
     load_project,
     store_token,
-    write_project_file,
 )
 from flitstack.reporting import cli_console, write_json
 from flitstack.settings import Settings
@@ -312,31 +310,6 @@ def register(app: typer.Typer) -> None:
         proj = open_project(project)
         count = write_audit_log(StateStore(proj.state), out)
         console.print(f"{count} writes → {out}")
-
-    @app.command()
-    def init(
-        company_domain: str = typer.Option(..., prompt=True, help="'acme' for acme.pipedrive.com"),
-        timezone: str = typer.Option("America/New_York", prompt=True, help="IANA time zone"),
-        region: str = typer.Option("US", help="default phone region"),
-        currency: str = typer.Option("USD", help="ISO 4217 currency"),
-        fallback_owner: str = typer.Option(
-            "", prompt="Fallback owner e-mail (a Pipedrive user)", help="fallback owner e-mail"
-        ),
-        plan: str = typer.Option("advanced", help="Pipedrive plan"),
-        seats: int = typer.Option(1, min=1, help="paid seats"),
-        path: Path = typer.Option(Path(PROJECT_FILE), help="where to write the project file"),
-        force: bool = typer.Option(False, help="replace an existing project file"),
-    ) -> None:
-        """Write a commented flitstack.toml for this practice (no token in it)."""
-        try:
-            written = write_project_file(
-                path, company_domain, timezone, region, currency, fallback_owner, plan, seats,
-                overwrite=force,
-            )  # fmt: skip
-        except ProjectError as exc:
-            console.print(f"[bold red]error:[/] {escape(str(exc))}")
-            raise typer.Exit(2) from exc
-        console.print(f"wrote {written}; next: `flitstack token set`, then `flitstack audit`")
 
     token_app = typer.Typer(help="The Pipedrive API token: kept in the keyring or environment.")
     app.add_typer(token_app, name="token")

@@ -80,8 +80,9 @@ def run_audit(
             if counter["n"] % 2000 == 0:
                 progress.update(task, completed=counter["n"], file=name)
 
+        overrides = workbook.manifest_overrides if workbook is not None else None
         return audit_and_write(export, out, settings, unmask=unmask, on_row=tick,
-                               bindings=bindings)  # fmt: skip
+                               bindings=bindings, overrides=overrides)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

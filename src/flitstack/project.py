@@ -116,7 +116,7 @@ TEMPLATE = """\
 [pipedrive]
 # Your company domain: "acme" for https://acme.pipedrive.com
 company_domain = {company_domain}
-# base_url = "http://127.0.0.1:8765/api"   # talk to a `flitstack sandbox serve` instead
+{base_url_line}
 # Plan and seats set the daily token budget (30,000 x plan multiplier x seats).
 plan = {plan}          # essential, advanced, professional, power or enterprise
 seats = {seats}
@@ -126,7 +126,7 @@ token_env = "PIPEDRIVE_API_TOKEN"
 timezone = {timezone}    # IANA name; MDC times are practice-local
 region = {region}                 # default country for phone numbers without +code
 currency = {currency}
-source_tooth_notation = "universal"   # universal, fdi or palmer: how MDC writes teeth
+source_tooth_notation = {tooth}   # universal, fdi or palmer: how MDC writes teeth
 target_tooth_notation = "universal"   # how Pipedrive fields should show them
 
 [migration]
@@ -153,6 +153,8 @@ def write_project_file(
     plan: str = "advanced",
     seats: int = 1,
     overwrite: bool = False,
+    base_url: str = "",
+    tooth_notation: str = "universal",
 ) -> Path:
     """Write a commented project file; refuse to replace one unless asked."""
     if path.exists() and not overwrite:
@@ -169,6 +171,12 @@ def write_project_file(
         fallback=q(fallback_owner_email),
         plan=q(plan),
         seats=seats,
+        tooth=q(tooth_notation),
+        base_url_line=(
+            f"base_url = {q(base_url)}   # the API root flitstack talks to instead of Pipedrive"
+            if base_url
+            else '# base_url = "http://127.0.0.1:8765/api"   # talk to a `flitstack sandbox serve`'
+        ),
     )
     write_private(path, text)
     load_project(path)  # what we write must load

@@ -118,3 +118,41 @@ def test_a_map_that_binds_no_column_to_a_files_id_is_refused(export: Path, tmp_p
     m = Migration(export, path, StateStore(tmp_path / "s.sqlite"), None, CHICAGO)  # type: ignore[arg-type]
     with pytest.raises(BindingError, match=r"appointments\.csv: no column is mapped to the role"):
         m.check_practice()
+
+
+def test_audit_and_proposal_refuse_a_conflicting_project_naming_both_values(
+    export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from flitstack.cli import app
+    from flitstack.source.audit import audit_export
+    from flitstack.source.reader import open_export
+
+    new_york = Settings(timezone="America/New_York")
+    with open_export(export) as source, pytest.raises(PracticeConflict) as audit:
+        audit_export(source, new_york)
+    with pytest.raises(PracticeConflict) as proposal:
+        propose_map(export, Settings(timezone="America/Chicago", currency="EUR"))
+    assert "America/Chicago" in str(audit.value) and "America/New_York" in str(audit.value)
+    assert "'USD'" in str(proposal.value) and "'EUR'" in str(proposal.value)
+    (tmp_path / "flitstack.toml").write_text('[practice]\ntimezone = "America/New_York"\n')
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["audit", str(export), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 3
+    flat = " ".join(result.output.split())
+    assert "America/Chicago" in flat and "America/New_York" in flat
+    assert not (tmp_path / "a").exists()
+
+
+def test_what_the_project_leaves_unset_comes_from_the_export(export: Path, tmp_path: Path) -> None:
+    from flitstack.source.audit import audit_export
+    from flitstack.source.reader import open_export
+
+    with open_export(export) as source:
+        assert audit_export(source, Settings()).settings_used["timezone"] == "America/Chicago"
+    wb = propose_map(export, Settings())
+    assert wb.settings["timezone"] == "America/Chicago"
+    m = _migration(export, tmp_path, Settings())
+    m.check_practice()
+    assert m.settings.timezone == "America/Chicago"

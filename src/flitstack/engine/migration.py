@@ -34,7 +34,7 @@ from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
-from flitstack.mapping.practice import PracticeConflict, check_practice_facts
+from flitstack.mapping.practice import PracticeConflict, practice_settings
 from flitstack.mapping.roles import BindingError, Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import PipedriveClient, record_path
@@ -496,7 +496,8 @@ class Migration:
             unbound = self.bindings.missing_identity(export.csv_files())
             if unbound:  # rows could not be told apart: nothing could be written exactly once
                 raise BindingError("; ".join(unbound))
-            check_practice_facts(
+            # unset facts come from the export's manifest; a conflict is refused
+            self.settings = practice_settings(
                 export.manifest, self.settings, self.wb.manifest_overrides,
                 f"{self.export_path}/export.json",
             )  # fmt: skip
@@ -679,6 +680,7 @@ class Migration:
         report = await verify_records(
             self.pd, self.state, self.setup_state, self.wb, run_id, progress=self.progress
         )
+        report.timezone = self.settings.timezone
         report.truth = source_truth(
             self.export_path,
             self.bindings,

@@ -153,16 +153,24 @@ STEP_REPORTS = [
 ]
 
 
+DIFF_STEMS = {"sample": "sample", "full": "full-migration"}  # write_diff's file stems
+
+
 def _last_summary(state: StateStore, kinds: set[str]) -> dict[str, Any] | None:
     done = [r for r in state.runs() if r["kind"] in kinds and r["summary"]]
     return json.loads(done[-1]["summary"]) if done else None
 
 
-def _check(state: StateStore, kind: str, workbook: Path) -> dict[str, Any] | None:
-    """A stored check, its losses weighed against the workbook's accepted losses as now."""
+def _check(
+    state: StateStore, kind: str, workbook: Path, reports: Path
+) -> dict[str, Any] | None:
+    """A stored check, its losses weighed against the workbook's accepted losses as now, with
+    the appointment times its diff showed in the practice's time zone."""
     check = state.last_check(kind)
     if check is None:
         return None
+    sidecar = reports / f"{DIFF_STEMS[kind]}-diff.json"
+    times = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
     try:
         wb: Workbook | None = load_workbook(workbook)
     except WorkbookError:
@@ -174,6 +182,7 @@ def _check(state: StateStore, kind: str, workbook: Path) -> dict[str, Any] | Non
         "losses_over_limit": len(state.losses(int(check["run_id"]))),
         "unaccepted_losses": unaccepted,
         "clean": not check["differences"] and not unaccepted,
+        "times": times.get("times", []), "timezone": times.get("timezone", ""),
     }  # fmt: skip
 
 
@@ -223,8 +232,8 @@ def write_project_report(
     return write_run_report(
         root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary, state,
         resolution, links, rollback_status(rollback),
-        diffs.get("sample") or _check(state, "sample", workbook),
-        diffs.get("full") or _check(state, "full", workbook),
+        diffs.get("sample") or _check(state, "sample", workbook, reports),
+        diffs.get("full") or _check(state, "full", workbook, reports),
         _last_summary(state, {"delta"}), rollback, created,
     )  # fmt: skip
 

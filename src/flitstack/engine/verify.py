@@ -12,9 +12,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.records import Setup
@@ -26,7 +27,7 @@ from flitstack.mapping.workbook import Workbook
 from flitstack.pipedrive.client import PipedriveClient
 from flitstack.pipedrive.errors import NotFound
 from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
-from flitstack.reporting import write_csv, write_html
+from flitstack.reporting import write_csv, write_html, write_json
 
 Progress = Callable[[str, int, int], None]
 
@@ -68,6 +69,8 @@ class DiffReport:
     actual: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     #: losses measured from the source files (set by Migration.verify)
     truth: TruthReport | None = None
+    #: the practice's time zone: times Pipedrive stores (UTC) are shown in it beside
+    timezone: str = "UTC"
 
     @property
     def differences(self) -> list[FieldCheck]:
@@ -94,7 +97,39 @@ class DiffReport:
             "losses_over_limit": len(self.truth.over_limit()) if self.truth else 0,
             "unaccepted_losses": self.truth.blocking() if self.truth else [],
             "by_object": by_object,
+            "timezone": self.timezone,
+            "times": practice_times(self)[:TIME_EXAMPLES],
         }
+
+
+TIME_EXAMPLES = 8  # appointments shown with their practice time in the summaries
+
+
+def practice_times(report: DiffReport) -> list[dict[str, str]]:
+    """Each activity's due date and time as Pipedrive holds them (UTC) and as the practice's
+    clock read them, so a person can check the conversion on a few appointments."""
+    zone = ZoneInfo(report.timezone)
+    parts: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in report.checks:
+        if c.field in {"due_date", "due_time"}:
+            entry = parts.setdefault((c.key, c.pd_id), {"object": c.object, "source": c.source})
+            entry[c.field] = c.actual if c.actual not in (None, "") else c.expected
+    out = []
+    for (key, pd_id), entry in sorted(parts.items()):
+        day, clock = entry.get("due_date"), entry.get("due_time")
+        if not day or not clock:
+            continue
+        try:
+            stored = datetime.fromisoformat(f"{day}T{str(clock)[:5]}").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        local = stored.astimezone(zone)
+        out.append({
+            "object": entry["object"], "key": key, "id": str(pd_id), "source": entry["source"],
+            "stored_utc": stored.strftime("%Y-%m-%d %H:%M UTC"),
+            "practice_time": f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({report.timezone})",
+        })  # fmt: skip
+    return out
 
 
 class SampleNotClean(Refused):
@@ -321,13 +356,19 @@ HTML_RECORDS = 600
 def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path]:
     """``<stem>-diff.html`` (differences first, then every field) and the full CSV."""
     stem = title.lower().replace(" ", "-")
+    local = {(t["key"], t["id"]): t["practice_time"] for t in practice_times(report)}
+
+    def at(c: FieldCheck) -> str:
+        return local.get((c.key, str(c.pd_id)), "") if c.field in {"due_date", "due_time"} else ""
+
     csv_path = write_csv(
         outdir / f"{stem}-diff.csv",
         ["object", "source_key", "pipedrive_id", "field", "mdc_source", "expected", "actual",
-         "equal"],
+         "equal", "in_practice_time"],
         ([c.object, c.key, c.pd_id, c.field, c.source, _show(c.expected), _show(c.actual),
-          "yes" if c.equal else "NO"] for c in report.checks),
+          "yes" if c.equal else "NO", at(c)] for c in report.checks),
     )  # fmt: skip
+    write_json(outdir / f"{stem}-diff.json", report.summary())
     by_record: dict[str, list[FieldCheck]] = {}
     for c in report.checks:
         by_record.setdefault(f"{c.object}|{c.key}|{c.pd_id}", []).append(c)
@@ -339,9 +380,13 @@ def write_diff(report: DiffReport, outdir: Path, title: str) -> tuple[Path, Path
         "diff.html.j2",
         title=title,
         summary=report.summary(),
-        differences=[_row(c) for c in report.differences],
+        differences=[_row(c, at(c)) for c in report.differences],
         missing=report.missing,
-        records=[(k.split("|"), [_row(c) for c in checks]) for k, checks in shown[:HTML_RECORDS]],
+        records=[
+            (k.split("|"), [_row(c, at(c)) for c in checks]) for k, checks in shown[:HTML_RECORDS]
+        ],
+        times=practice_times(report)[:TIME_EXAMPLES],
+        timezone=report.timezone,
         records_left_out=max(len(shown) - HTML_RECORDS, 0),
         csv_name=csv_path.name,
     )
@@ -361,8 +406,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _row(c: FieldCheck) -> dict[str, Any]:
+def _row(c: FieldCheck, local: str = "") -> dict[str, Any]:
     return {
+        "local": local,
         "object": c.object,
         "key": c.key,
         "id": c.pd_id,

@@ -470,11 +470,16 @@ def property_fields(export: object) -> list[CustomField]:
 
 def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook:
     """Audit an export and propose its map."""
+    from flitstack.mapping.practice import practice_settings
     from flitstack.source.audit import audit_export
     from flitstack.source.reader import open_export
 
-    settings = settings or Settings()
     with open_export(export_path) as export:
+        # what the export declares fills what the project leaves unset; a conflict is refused
+        settings = practice_settings(
+            export.manifest, settings or Settings(), where=f"{export_path}/export.json",
+            require_timezone=False,
+        )  # fmt: skip
         report = audit_export(export, settings)
         export.bindings = report.bindings  # the property definitions, read by role
         props = property_fields(export)

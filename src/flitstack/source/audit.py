@@ -475,6 +475,7 @@ def audit_export(
     max_rejects: int = 1000,
     scratch_dir: Path | None = None,
     bindings: BindingSource | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> AuditReport:
     """Profile every file and column of an export and count its damage, streaming.
 
@@ -487,7 +488,15 @@ def audit_export(
     ``scratch_dir`` is where the temporary SQLite file of the damage checks goes (default: the
     system's temporary folder); it is owner-only and removed before this returns.
     """
-    settings = settings or Settings()
+    from flitstack.mapping.practice import practice_settings
+
+    # the export's declared time zone, currency and tooth numbering fill what the project
+    # leaves unset; a project that says otherwise is refused here, before any value is judged
+    # (``overrides``: the workbook's record that the project's value is meant)
+    settings = practice_settings(
+        export.manifest, settings or Settings(), overrides, f"{export.path}/export.json",
+        require_timezone=False,
+    )  # fmt: skip
     given = bindings if bindings is not None else export.bindings
     proposal: dict[str, list[ColumnMap]] | None = None
     used = given
