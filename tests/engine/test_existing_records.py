@@ -97,9 +97,67 @@ def test_existing_person_and_org_follow_the_duplicate_policy(
         ]
         assert len(org_links) == (2 if policy is DuplicatePolicy.CREATE else 1)
         assert any(o["id"] == seeded_org for o in org_links)
+        # "update" patches the same-name organization (its before-image kept); the others leave
+        # it exactly as the account had it
+        org_before = next(o for o in before["organizations"] if o["id"] == seeded_org)
+        org_now = next(o for o in dump["organizations"] if o["id"] == seeded_org)
+        assert (org_now["name"] != org_before["name"]) == (policy is DuplicatePolicy.UPDATE)
+        images = StateStore(state).before_images()
+        assert (("organizations", seeded_org) in {(k, i) for k, i, _ in images}) == (
+            policy is DuplicatePolicy.UPDATE
+        )
 
         result = asyncio.run(run("rollback"))
         assert result["differences"] == []
         after = sb.dump()
         assert [(p["id"], p["name"]) for p in after["persons"]] == [(seeded_person, "Kept Name")]
-        assert [o["id"] for o in after["organizations"]] == [seeded_org]
+        assert [(o["id"], o["name"]) for o in after["organizations"]] == [
+            (seeded_org, org_before["name"])
+        ]
+
+
+def test_a_delta_never_changes_a_matched_persons_consent(
+    practice: tuple[Path, Path, str, str, str], tmp_path: Path
+) -> None:
+    """The account's own person keeps its marketing status through the migration and every
+    delta, even when the later export flips the opt-in; rollback restores the rest."""
+    import csv
+    import shutil
+
+    from flitstack.source.schema import role
+
+    export, workbook, email, patient_id, location = practice
+    later = tmp_path / "later"
+    shutil.copytree(export, later)
+    path = later / "patients.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    ident, opt_in = (
+        rows[0].index(role("patients", "patient_id")),
+        rows[0].index(role("patients", "marketing_opt_in")),
+    )
+    flipped = False
+    for row in rows[1:]:
+        if row[ident] == patient_id:
+            row[opt_in] = "No" if row[opt_in].strip().casefold() in {"yes", "y", "1"} else "Yes"
+            flipped = True
+    assert flipped
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    config = _seeded(email, location)
+    config.seed_persons[0]["marketing_status"] = "unsubscribed"
+    settings = Settings(timezone="America/Chicago", duplicate_policy=DuplicatePolicy.UPDATE)
+    state = tmp_path / "state.sqlite"
+    with running_sandbox(config) as sb:
+        seeded_person = sb.dump()["persons"][0]["id"]
+
+        async def run(source: Path, action: str, *args: Any) -> Any:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                m = Migration(source, workbook, StateStore(state), pd, settings)
+                return await getattr(m, action)(*args)
+
+        asyncio.run(run(export, "migrate"))
+        asyncio.run(run(later, "delta", later))
+        person = next(p for p in sb.dump()["persons"] if p["id"] == seeded_person)
+        assert person["marketing_status"] == "unsubscribed"
+        assert asyncio.run(run(export, "rollback"))["differences"] == []

@@ -305,8 +305,8 @@ class Migration:
             self.state.update_hash(key, row_hash(row), modified_at(row))
         if old is None:
             return  # matched under the skip policy: not ours to change
-        if not mapping.get("created"):
-            expected = {k: v for k, v in expected.items() if k not in {"add_time", "emails"}}
+        if not mapping.get("created"):  # a record the account had: consent stays its own
+            expected = {k: v for k, v in expected.items() if k not in NOT_PATCHED_ON_MATCH}
         patch = patch_between(old, expected)
         if not patch:
             return
@@ -772,7 +772,18 @@ class Migration:
             existing = None
         if known is None and existing is not None and not self.state.has_intent(key):
             self._saw(key)
-            self.state.record(key, "organizations", existing, False, self.run_id)
+            patch: dict[str, Any] | None = None
+            if self.settings.duplicate_policy is DuplicatePolicy.UPDATE:
+                # patched like a matched person: its before-image kept, so rollback restores it
+                self.state.keep_before_image(
+                    "organizations", existing, await self.pd.get("organizations", existing)
+                )
+                patch = {k: v for k, v in w.build().items() if k not in NOT_PATCHED_ON_MATCH}
+                await self._write(
+                    "PATCH", f"/v2/organizations/{existing}", "organizations", key,
+                    self.pd.patch("organizations", existing, patch),
+                )  # fmt: skip
+            self._record("organizations", key, existing, False, w.row, patch)
             return existing
         return await self.ensure("organizations", key, w.build(), row=w.row)
 

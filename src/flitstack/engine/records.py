@@ -39,6 +39,9 @@ ENGINE_FIELDS: list[tuple[str, str, str, list[str]]] = [
     ("person", "needs_review__c", "varchar", []),
 ]  # fmt: skip
 
+#: patients never subscribed to marketing, whatever their opt-in says
+NEVER_SUBSCRIBED = frozenset({"deceased", "deleted", "archived"})
+
 
 @dataclass
 class Problem:
@@ -287,12 +290,25 @@ class Builder:
                         reason = "marketing consent without a valid e-mail: set to no_consent"
                         self.flag(Problem(file, sid, row.line, c.column, "flagged", reason))
                         consent = False
+                    status = self.status_of(row, file)
+                    if consent and status in NEVER_SUBSCRIBED:
+                        reason = f"marketing consent of a {status} patient: set to no_consent"
+                        self.flag(Problem(file, sid, row.line, c.column, "flagged", reason))
+                        consent = False
                     body["marketing_status"] = "subscribed" if consent else "no_consent"
         for (target, name), value in extras.pop("custom", {}).items():
             self.put_custom(body, target, name, value)
         body.update(extras)
         self.put_custom(body, "person", SOURCE_ID_FIELD, key)
         return body
+
+    @staticmethod
+    def status_of(row: Row, file: str) -> str:
+        """The row's status, case-folded ("" for a file without one)."""
+        try:
+            return str(row.values.get(role(file, "status")) or "").casefold()
+        except KeyError:
+            return ""
 
     def insurance_extras(self, rows: list[Row], org_ids: dict[str, int]) -> dict[str, Any]:
         """Primary coverage → org_id + its custom fields; others → org-link custom fields."""
