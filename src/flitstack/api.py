@@ -35,6 +35,7 @@ from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, save_workbook
 from flitstack.pipedrive.client import PipedriveClient
 from flitstack.pipedrive.errors import BudgetExhausted, PipedriveError, Unauthorized
+from flitstack.pipedrive.governor import RateGovernor
 from flitstack.project import Project, load_project, read_token
 from flitstack.settings import Settings
 from flitstack.source.audit import AuditReport, audit_export
@@ -142,7 +143,9 @@ class Migrator:
         state = StateStore(self.project.state)
 
         async def main() -> T:
-            async with PipedriveClient(self.api_root, token) as pd:
+            # the plan's burst and budget, counted per day in the account's time zone
+            governor = RateGovernor.from_settings(self.settings)
+            async with PipedriveClient(self.api_root, token, governor) as pd:
                 migration = Migration(
                     Path(export), workbook or self.project.workbook, state, pd, self.settings,
                     progress=self.progress, notice=self.notice,

@@ -47,7 +47,10 @@ class Project(BaseModel):
 
 
 SECTIONS = {
-    "pipedrive": ("company_domain", "base_url", "plan", "seats", "token_env"),
+    "pipedrive": (
+        "company_domain", "base_url", "plan", "seats", "topup_tokens", "account_timezone",
+        "token_env",
+    ),
     "practice": (
         "timezone", "region", "currency", "source_tooth_notation", "target_tooth_notation",
     ),
@@ -117,9 +120,11 @@ TEMPLATE = """\
 # Your company domain: "acme" for https://acme.pipedrive.com
 company_domain = {company_domain}
 {base_url_line}
-# Plan and seats set the daily token budget (30,000 x plan multiplier x seats).
-plan = {plan}          # essential, advanced, professional, power or enterprise
+# Plan and seats set the daily token budget (30,000 x plan multiplier x seats + top-ups).
+plan = {plan}          # lite, growth, premium, ultimate; legacy: essential ... enterprise
 seats = {seats}
+# topup_tokens = 0       # purchased daily top-up tokens, added to the budget
+# account_timezone = "America/Chicago"   # the budget resets at midnight here
 token_env = "PIPEDRIVE_API_TOKEN"
 
 [practice]

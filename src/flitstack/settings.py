@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
 
-from flitstack.pipedrive.plans import check_plan
+from flitstack.pipedrive.plans import check_plan, plan_names
 
 
 class ToothNotation(StrEnum):
@@ -50,8 +50,20 @@ class Settings(BaseModel):
         None, description="API root override (e.g. a sandbox); derived from company_domain if unset"
     )
     token_env: str = Field("PIPEDRIVE_API_TOKEN", description="environment variable with the token")
-    plan: str = Field("advanced", description="Pipedrive plan: essential…enterprise")
+    plan: str = Field(
+        "advanced",
+        description=f"Pipedrive plan, any case: {plan_names()}; sets the burst limit and, with "
+        "seats, the daily token budget",
+    )
     seats: int = Field(1, ge=1)
+    topup_tokens: int = Field(
+        0, description="tokens bought as a daily top-up, added to the daily token budget"
+    )
+    account_timezone: str | None = Field(
+        None,
+        description="IANA time zone of the Pipedrive account: its daily token budget resets at "
+        "midnight there (default: timezone)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -60,6 +72,18 @@ class Settings(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from exc
+        return value
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _known_account_zone(cls, value: str | None) -> str | None:
+        return None if value is None else cls._known_zone(value)
+
+    @field_validator("topup_tokens")
+    @classmethod
+    def _topup(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"top-up tokens cannot be negative, not {value}")
         return value
 
     @field_validator("plan")
@@ -90,6 +114,10 @@ class Settings(BaseModel):
                 f"company domain {value!r}: give the subdomain only, 'acme' for acme.pipedrive.com"
             )
         return value.lower() if value else value
+
+    def account_zone(self) -> str:
+        """The time zone the daily budget resets in: the account's, else the practice's."""
+        return self.account_timezone or self.timezone
 
     def api_root(self) -> str:
         """The API root without version, e.g. ``https://acme.pipedrive.com/api``."""

@@ -204,5 +204,5 @@ def test_cli_prints_the_table_and_writes_the_page(export: Path, tmp_path: Path) 
         app, ["estimate", str(export), "--plan", "power", "--seats", "4", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert "API use by object" in result.output and "Daily budget 660,000 tokens" in result.output
+    assert "API use by object" in result.output and "Daily budget 600,000 tokens" in result.output
     assert (tmp_path / "estimate.html").exists()

@@ -20,6 +20,7 @@ from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
 from flitstack.journey.estimate import estimate_migration, write_estimate
 from flitstack.journey.rebuild import build_reference, write_reference
 from flitstack.mapping.confirm import confirm_workbook
+from flitstack.mapping.practice import manifest_defaults
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import accept_loss, load_workbook, save_workbook
@@ -145,7 +146,13 @@ def run_demo(
     private_dir(out)
     reports = private_dir(out / "reports")
     export = export or bundled_sample_path()
-    settings = Settings(timezone="America/Chicago", fallback_owner_email="admin@sandbox.example")
+    settings = Settings(
+        plan="enterprise", seats=10, fallback_owner_email="admin@sandbox.example"
+    )  # the sandbox's plan; time zone, currency and tooth numbering: what the export declares
+    if "timezone" not in manifest_defaults(export):
+        settings = settings.model_copy(update={"timezone": "UTC"})
+        show.warn("the export declares no time zone (no export.json): the demo reads its times "
+                  "as UTC; a real project sets [practice] timezone")  # fmt: skip
     show.step("1. Audit the export")
     with open_export(export) as source:
         report, paths = audit_and_write(source, out / "audit", settings, on_row=show.tick)

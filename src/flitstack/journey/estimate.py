@@ -7,6 +7,12 @@ engine writes by construction. The calls come from what the engine sends for eac
 their token costs from Pipedrive's specs. A Pipedrive account has a daily token budget and a
 burst limit: the first decides over how many days the migration spreads, the second how long
 each day runs.
+
+The budget is per calendar day in the account's time zone and is renewed at local midnight
+(``Settings.account_timezone``, else the practice's ``timezone``), plus any purchased top-up
+(``Settings.topup_tokens``). From a start time (default: now) the estimate lays the tokens out
+day by day, sending at the governor's pace and stopping when a day's budget is spent: which
+calendar days the run spans, when the budget first resets and when the run would finish.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -28,11 +35,12 @@ from flitstack.engine.target import InMemoryTarget
 from flitstack.mapping.propose import propose_map
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook
+from flitstack.pipedrive import plans
 from flitstack.pipedrive.client import V1_KINDS
 from flitstack.pipedrive.costs import token_cost
 from flitstack.pipedrive.kinds import KINDS as OBJECT_KINDS
 from flitstack.pipedrive.kinds import LOAD_ORDER
-from flitstack.pipedrive.plans import PLAN_BURST, check_plan, daily_budget, requests_per_second
+from flitstack.pipedrive.plans import burst_limit, check_auth, check_plan, daily_budget
 from flitstack.reporting import private_dir, write_html, write_json
 from flitstack.settings import Settings
 from flitstack.source.reader import BindingSource, Export, Row, open_export
@@ -101,6 +109,17 @@ class Grade:
 
 
 @dataclass
+class BudgetDay:
+    """One calendar day (in the account's time zone) of the run: tokens sent, from when."""
+
+    day: date
+    tokens: int
+    starts: datetime
+    ends: datetime
+    budget_spent: bool  # the run stops at the day's budget and waits for midnight
+
+
+@dataclass
 class Estimate:
     export: str
     plan: str
@@ -116,6 +135,10 @@ class Estimate:
     grade: Grade
     daily_budget: int
     burst_per_2s: int
+    auth: str = "api_token"
+    topup_tokens: int = 0
+    timezone: str = "UTC"  # the account's: the budget resets at midnight there
+    starts_at: datetime = field(default_factory=plans.utc_now)
 
     @property
     def requests(self) -> int:
@@ -132,13 +155,62 @@ class Estimate:
 
     @property
     def days(self) -> int:
-        """Calendar days of token budget the migration needs (at least one)."""
+        """Days' worth of token budget the migration needs (at least one)."""
         return max(1, math.ceil(self.tokens / self.daily_budget))
+
+    @property
+    def sending_rate(self) -> float:
+        """Requests per second at the governor's share of the burst limit."""
+        return self.burst_per_2s / plans.WINDOW_SECONDS * GOVERNOR_EFFICIENCY
 
     @property
     def wall_seconds(self) -> float:
         """Time spent sending at the burst limit, budget pauses not counted."""
-        return self.requests / (requests_per_second(self.plan) * GOVERNOR_EFFICIENCY)
+        return self.requests / self.sending_rate
+
+    @property
+    def budget_resets_at(self) -> datetime:
+        """The first reset after the start: the next midnight in the account's time zone."""
+        return plans.next_reset(self.starts_at, self.timezone)
+
+    def schedule(self) -> list[BudgetDay]:
+        """The run laid out over calendar days in the account's time zone, from ``starts_at``.
+
+        Each day has its full budget (none of it used before the run), sending goes at the
+        governor's pace, and a day ends at its budget or at local midnight, whichever comes
+        first; the run resumes as the budget resets (the same command, run again).
+        """
+        tz = plans.zone(self.timezone)
+        moment = plans.aware(self.starts_at).astimezone(tz)
+        requests = self.requests
+        per_second = self.tokens * self.sending_rate / requests if requests else math.inf
+        left = self.tokens
+        days: list[BudgetDay] = []
+        while True:
+            reset = plans.next_reset(moment, tz)
+            room = plans.seconds_until_reset(moment, tz)
+            sendable = (
+                self.daily_budget if per_second == math.inf else int(per_second * room + 1e-6)
+            )
+            spend = min(left, self.daily_budget, sendable)
+            if spend or (not days and not left):  # a day the run sends on (or an empty run)
+                took = spend / per_second if per_second not in (0, math.inf) else 0.0
+                ends = (moment + timedelta(seconds=took)).astimezone(tz)
+                stops = spend == self.daily_budget and left > spend
+                days.append(BudgetDay(moment.date(), spend, moment, ends, stops))
+            left -= spend
+            if left <= 0:
+                return days
+            moment = reset
+
+    @property
+    def calendar_days(self) -> int:
+        """Calendar days, in the account's time zone, the run spans from ``starts_at``."""
+        return len(self.schedule())
+
+    @property
+    def finishes_at(self) -> datetime:
+        return self.schedule()[-1].ends
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,8 +225,17 @@ class Estimate:
             ],
             "requests": self.requests, "tokens": self.tokens,
             "records_written": self.records_written,
-            "daily_budget": self.daily_budget, "days": self.days,
+            "daily_budget": self.daily_budget, "topup_tokens": self.topup_tokens,
+            "days": self.days, "auth": self.auth,
             "burst_per_2s": self.burst_per_2s, "wall_seconds": round(self.wall_seconds, 1),
+            "timezone": self.timezone, "starts_at": self.starts_at.isoformat(),
+            "budget_resets_at": self.budget_resets_at.isoformat(),
+            "calendar_days": self.calendar_days, "finishes_at": self.finishes_at.isoformat(),
+            "schedule": [
+                {"day": d.day.isoformat(), "tokens": d.tokens, "starts": d.starts.isoformat(),
+                 "ends": d.ends.isoformat(), "budget_spent": d.budget_spent}
+                for d in self.schedule()
+            ],
             "grade": asdict(self.grade),
             "objects_one_to_one": self.objects_one_to_one,
             "objects_mapped": self.objects_mapped,
@@ -358,15 +439,21 @@ def estimate_migration(
     *,
     workbook: Workbook | None = None,
     bindings: BindingSource | None = None,
+    auth: str = "api_token",
+    start: datetime | None = None,
 ) -> Estimate:
     """Estimate an export's migration into an account of ``plan`` with ``seats`` seats.
 
     The flow priced is the README's: setup, a sample of ``sample_patients`` patients and its
     diff, the full run and its verify. ``workbook`` is the project's map (confirmed or
     proposed; default: the proposal for this export): it decides the custom fields, pipelines
-    and grade, and which header plays which role unless ``bindings`` are given.
+    and grade, and which header plays which role unless ``bindings`` are given. The plan is
+    any current or legacy name, any case; ``auth`` is ``api_token`` or ``oauth`` (4× the
+    burst). The daily budget adds ``settings.topup_tokens``; its days are calendar days in
+    ``settings.account_zone()`` counted from ``start`` (default: now).
     """
     plan = check_plan(plan)
+    auth = check_auth(auth)
     if seats < 1:
         raise ValueError(f"seats must be at least 1, not {seats}")
     if sample_patients < 1:
@@ -385,8 +472,10 @@ def estimate_migration(
         objects_one_to_one=one_to_one, objects_mapped=len(moving) - one_to_one,
         objects_not_migrated=len(wb.objects) - len(moving), columns=len(columns),
         columns_to_review=sum(1 for c in wb.columns if c.review),
-        grade=Grade("?", "", 0), daily_budget=daily_budget(plan, seats),
-        burst_per_2s=PLAN_BURST[plan],
+        grade=Grade("?", "", 0),
+        daily_budget=daily_budget(plan, seats, settings.topup_tokens),
+        burst_per_2s=burst_limit(plan, auth), auth=auth, topup_tokens=settings.topup_tokens,
+        timezone=settings.account_zone(), starts_at=start or plans.utc_now(),
     )  # fmt: skip
     partial.grade = grade(
         one_to_one, partial.objects_mapped, partial.columns, partial.columns_to_review,

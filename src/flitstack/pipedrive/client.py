@@ -4,14 +4,21 @@ Layers, as httpx does them: ``request`` sends one call through the rate governor
 envelopes to typed errors and retries what is safe to retry; resource helpers above it know
 Pipedrive's paths (v2 wherever the spec has it: half the token cost). The token goes in the
 ``x-api-token`` header and is never logged.
+
+Rate limiting comes back two ways: a 429 (wait its ``Retry-After``, or until the budget resets
+at midnight in the account's time zone when the daily budget is spent), and, for clients that
+keep calling after 429s, a Cloudflare 403 with an HTML page. A 403 that is not Pipedrive's JSON
+error envelope, or any 403 right after 429s, is a block: everyone backs off longer than for a
+429 and the call is retried. A 403 with Pipedrive's envelope is a permission error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Any
 
 import httpx
 
@@ -64,12 +71,17 @@ class PipedriveClient:
         max_retries: int = 6,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        block_backoff: float = 30.0,
+        block_backoff_cap: float = 300.0,
     ) -> None:
         if not token:
             raise Unauthorized("no API token given (set PIPEDRIVE_API_TOKEN or use the keyring)")
         self.api_root = api_root.rstrip("/")
         self.governor = governor or RateGovernor()
         self.max_retries = max_retries
+        #: First wait after a Cloudflare block (403), doubling per block up to the cap.
+        self.block_backoff = block_backoff
+        self.block_backoff_cap = block_backoff_cap
         self._http = httpx.AsyncClient(
             base_url=self.api_root,
             headers={"x-api-token": token, "accept": "application/json"},
@@ -102,7 +114,7 @@ class PipedriveClient:
         cost = token_cost(method, f"/api{path}")
         search = path.endswith("/search") or path.endswith("/find")
         creates = method == "POST"
-        attempt = 0
+        attempt = blocks = 0
         while True:
             slot = await self.governor.acquire(search)
             try:
@@ -123,8 +135,10 @@ class PipedriveClient:
                 continue
             finally:
                 self.governor.release(slot)
-            self.governor.observe(response.headers, cost)
             status = response.status_code
+            blocked = status == 403 and _is_block(response, self.governor.after_429())
+            refused = status == 429 or blocked  # not served: no tokens drawn
+            self.governor.observe(response.headers, 0 if refused else cost)
             if status < 400:
                 try:
                     body: dict[str, Any] = response.json()
@@ -134,13 +148,25 @@ class PipedriveClient:
                     raise TransientError("answer was not JSON", method=method, path=path) from exc
                 return body
             message = _error_message(response)
+            if blocked:
+                blocks += 1
+                if blocks > self.max_retries:
+                    raise RateLimited(
+                        f"{message}: still blocked after {blocks - 1} back-offs",
+                        status=403, method=method, path=path,
+                    )  # fmt: skip
+                wait = self._block_wait(blocks)
+                log.warning(
+                    "%s %s: 403 rate-limit block (%s); everyone waits %.0f s",
+                    method, path, message, wait,
+                )  # fmt: skip
+                self.governor.block(wait)
+                continue
             if status == 429:
-                wait = _retry_after(response)
                 spent = response.headers.get("x-daily-requests-left") == "0"
                 if spent or "budget" in message.lower():
-                    raise BudgetExhausted(
-                        message, retry_after=wait, status=429, method=method, path=path
-                    )
+                    raise self._budget_exhausted(response, message, method, path)
+                wait = _retry_after(response)
                 self.governor.pause(wait)
                 attempt += 1
                 if attempt > self.max_retries * 3:
@@ -158,6 +184,28 @@ class PipedriveClient:
                 status, ValidationFailed
             )
             raise kind(message, status=status, method=method, path=path)
+
+    def _block_wait(self, blocks: int) -> float:
+        """The wait after the ``blocks``-th block of one call: doubling from ``block_backoff``,
+        capped, always longer than the last 429's wait, with a little jitter."""
+        wait = min(self.block_backoff_cap, self.block_backoff * 2 ** (blocks - 1))
+        wait = max(wait, 2 * self.governor.last_429_wait)
+        return wait * random.uniform(1.0, 1.1)
+
+    def _budget_exhausted(
+        self, response: httpx.Response, message: str, method: str, path: str
+    ) -> BudgetExhausted:
+        """The day's budget is spent: it resets at midnight in the account's time zone (the
+        server's ``Retry-After`` when it sends one, else the governor's clock)."""
+        wait = _header_seconds(response, "retry-after")
+        if wait is None:
+            wait = max(1.0, self.governor.seconds_until_reset())
+        resets = self.governor.resets_at(wait + 30)  # to the nearest minute: 23:59:59 → 00:00
+        when = f"{resets:%Y-%m-%d %H:%M} {self.governor.timezone}"
+        return BudgetExhausted(
+            f"{message}; the daily budget resets at {when}",
+            retry_after=wait, status=429, method=method, path=path,
+        )  # fmt: skip
 
     # --- resources -------------------------------------------------------------------------
     async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -253,16 +301,56 @@ class PipedriveClient:
         return data
 
     async def upload_file(
-        self, name: str, content: bytes, mime: str, links: dict[str, int]
+        self,
+        name: str,
+        content: bytes | Callable[[], IO[bytes]],
+        mime: str,
+        links: dict[str, int],
     ) -> dict[str, Any]:
-        files = {"file": (name, content, mime or "application/octet-stream")}
+        """POST /v1/files. ``content`` is the file's bytes, or a callable opening a fresh binary
+        stream of them (a document of the export): httpx sends a stream in chunks, sized by
+        seeking to its end and back, and rewinds it when the request is resent, so a document is
+        never held whole; it is opened once per call, so a create the engine retries reads it
+        again from its start."""
         data = {k: str(v) for k, v in links.items()}
-        body = await self.request("POST", "/v1/files", files=files, data=data)
+        mime = mime or "application/octet-stream"
+        if isinstance(content, bytes):
+            body = await self.request(
+                "POST", "/v1/files", files={"file": (name, content, mime)}, data=data
+            )
+        else:
+            with content() as stream:
+                body = await self.request(
+                    "POST", "/v1/files", files={"file": (name, stream, mime)}, data=data
+                )
         result: dict[str, Any] = body["data"]
         return result
 
 
+def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+    """Pipedrive's JSON error envelope (``{"success": false, "error": …}``), or None."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("success") is False else None
+
+
+def _is_html(response: httpx.Response) -> bool:
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    return response.content.lstrip()[:1] == b"<"
+
+
+def _is_block(response: httpx.Response, after_429: bool) -> bool:
+    """A 403 that means "too many requests": right after 429s, or not Pipedrive's envelope
+    (Cloudflare's HTML page, or anything else in front of the API)."""
+    return after_429 or _is_html(response) or _envelope(response) is None
+
+
 def _error_message(response: httpx.Response) -> str:
+    if response.status_code == 403 and _is_html(response):
+        return "HTTP 403 block page (Cloudflare rate limiting)"
     try:
         body = response.json()
     except ValueError:
@@ -272,12 +360,19 @@ def _error_message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def _header_seconds(response: httpx.Response, header: str) -> float | None:
+    value = response.headers.get(header)
+    if value:
+        try:
+            return max(0.1, float(value))
+        except ValueError:
+            return None
+    return None
+
+
 def _retry_after(response: httpx.Response) -> float:
     for header in ("retry-after", "x-ratelimit-reset"):
-        value = response.headers.get(header)
-        if value:
-            try:
-                return max(0.1, float(value))
-            except ValueError:
-                continue
+        wait = _header_seconds(response, header)
+        if wait is not None:
+            return wait
     return 2.0

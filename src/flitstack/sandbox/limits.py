@@ -1,14 +1,24 @@
 """Pipedrive's rate limits: a daily token budget and a per-token burst limit in 2-second windows
-(search has its own, lower one), answered with the rate-limit headers or 429 + Retry-After."""
+(search has its own, lower one), answered with the rate-limit headers or 429 + Retry-After.
+
+The figures come from the plan table (:mod:`flitstack.pipedrive.plans`, any plan name in any
+case) unless the config sets them. The budget is per calendar day in the account's time zone
+(``SandboxConfig.timezone``): the spent tokens go back to zero at local midnight, and a 429 for
+a spent budget says in ``Retry-After`` how long until then.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
+from datetime import datetime
 
 from starlette.responses import Response
 
+from flitstack.pipedrive import plans
 from flitstack.pipedrive.costs import token_cost
 from flitstack.sandbox.config import WINDOW_SECONDS, SandboxConfig
 from flitstack.sandbox.envelope import envelope_error
@@ -17,20 +27,45 @@ from flitstack.sandbox.envelope import envelope_error
 class RateLimiter:
     """Burst windows per token and the day's spent tokens, behind one lock."""
 
-    def __init__(self, config: SandboxConfig, counters: Counter[str]) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        counters: Counter[str],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.config = config  # shared with the account: fault and limit changes apply at once
         self.counters = counters
         self._windows: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self.now: Callable[[], datetime] = now or plans.utc_now
+        plans.check_plan(config.plan)  # a wrong plan fails now, not on the first request
         self.tokens_used = 0
+        self.day = plans.budget_day(self.now(), config.timezone)
         self.day_started = time.time()
 
     def budget_left(self) -> int:
+        with self._lock:
+            self._roll_day()
+            return self._left()
+
+    def _left(self) -> int:
         return max(0, self.config.budget() - self.tokens_used)
 
+    def _roll_day(self) -> None:
+        """Past local midnight in the account's time zone: a new day, a full budget."""
+        today = plans.budget_day(self.now(), self.config.timezone)
+        if today != self.day:
+            self.day, self.tokens_used, self.day_started = today, 0, time.time()
+
+    def seconds_until_reset(self) -> int:
+        """Whole seconds until the next local midnight (at least 1)."""
+        return max(1, math.ceil(plans.seconds_until_reset(self.now(), self.config.timezone)))
+
     def reset_budget(self) -> None:
+        """Start a new budget day now (a test's "next day")."""
         with self._lock:
             self.tokens_used = 0
+            self.day = plans.budget_day(self.now(), self.config.timezone)
             self.day_started = time.time()
 
     def admit(self, method: str, path: str, token: str) -> tuple[dict[str, str], Response | None]:
@@ -41,6 +76,7 @@ class RateLimiter:
         cost = token_cost(method, path)
         now = time.monotonic()
         with self._lock:
+            self._roll_day()
             window = self._windows.setdefault(key, deque())
             while window and now - window[0] >= WINDOW_SECONDS:
                 window.popleft()
@@ -50,7 +86,7 @@ class RateLimiter:
                 "x-ratelimit-reset": str(max(1, round(reset))),
             }
             if self.tokens_used + cost > self.config.budget():
-                seconds = max(1, int(86_400 - (time.time() - self.day_started)))
+                seconds = self.seconds_until_reset()
                 headers.update({"x-ratelimit-remaining": str(limit - len(window))})
                 headers["retry-after"] = str(seconds)
                 headers["x-daily-requests-left"] = "0"
@@ -67,5 +103,5 @@ class RateLimiter:
             self.tokens_used += cost
             headers["x-ratelimit-remaining"] = str(limit - len(window))
             if method in {"POST", "PUT", "PATCH"}:
-                headers["x-daily-requests-left"] = str(self.budget_left())
+                headers["x-daily-requests-left"] = str(self._left())
         return headers, None
