@@ -110,6 +110,35 @@ def accept_loss_command(
     console.print(f"Accepted the loss of {escape(what)}. Confirm the map again.")
 
 
+@map_app.command("review")
+def review(
+    workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to review"),
+    port: int = typer.Option(0, help="loopback port (default: a free one)"),
+    no_browser: bool = typer.Option(False, "--no-browser", help="only print the address"),
+) -> None:
+    """Review, edit and confirm the map in your browser (a page on 127.0.0.1 only)."""
+    import time
+    import webbrowser
+
+    from flitstack.errors import BadInput
+    from flitstack.mapping.review_server import read_for_review, serving_review
+
+    try:
+        read_for_review(workbook)  # unreadable YAML stops here; unknown names show on the page
+        with serving_review(workbook, port=port) as handle:
+            console.print(f"Review the map at [bold]{handle.url}[/]  (Ctrl-C stops)")
+            console.print("The address holds this session's key: do not share it.")
+            if not no_browser:
+                webbrowser.open(handle.url)
+            while True:
+                time.sleep(1)
+    except BadInput as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
 @map_app.command("show")
 def show(workbook: Path = typer.Option(Path("flitstack-map.yaml"))) -> None:
     """Print the map and whether it is confirmed."""

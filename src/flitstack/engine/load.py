@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from flitstack.engine.records import Builder
 from flitstack.engine.staging import MemorySource, RowSource
-from flitstack.source.reader import Row
+from flitstack.source.reader import DocumentFile, Row
 
 if TYPE_CHECKING:
     from flitstack.engine.objects.base import SourceKind
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 #: IDs kept only while their chunk runs (a patient's records all hang on the same chunk).
 CHUNK_SLOTS = ("persons", "deals")
-Upload = tuple[str, bytes, str, dict[str, int]]
+#: a file to upload: its name, its content (bytes, or a document streamed from the export),
+#: its MIME type and the records it hangs on
+Upload = tuple[str, bytes | DocumentFile, str, dict[str, int]]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flitstack.engine.load import Accounting, LoadContext, Write, run_kinds
+from flitstack.engine.load import Accounting, LoadContext, Upload, Write, run_kinds
 from flitstack.engine.objects import KINDS
 from flitstack.engine.records import (
     ENGINE_FIELDS,
@@ -130,10 +130,14 @@ CREATE_CALLS = {
 }
 
 
-def _upload_facts(upload: tuple[str, bytes, str, dict[str, int]]) -> dict[str, Any]:
-    """What a file upload should leave in Pipedrive, for the diff and the delta."""
+def _upload_facts(upload: Upload) -> dict[str, Any]:
+    """What a file upload should leave in Pipedrive, for the diff and the delta (a document is
+    hashed as a stream, never held whole)."""
     name, content, mime, links = upload
-    digest = hashlib.sha256(content).hexdigest()[:20]
+    if isinstance(content, bytes):
+        digest = hashlib.sha256(content).hexdigest()[:20]
+    else:
+        digest = content.sha256()[:20]
     return {"name": name, "file_type_mime": mime, "file_size": len(content), "sha": digest, **links}
 
 
@@ -258,7 +262,7 @@ class Migration:
         *,
         person_id: int | None = None,
         row: Row | None = None,
-        upload: tuple[str, bytes, str, dict[str, int]] | None = None,
+        upload: Upload | None = None,
     ) -> int:
         """Create ``key`` once: reuse its mapping, recover a lost create, or create it.
 
@@ -335,7 +339,7 @@ class Migration:
         kind: str,
         key: str,
         body: dict[str, Any],
-        upload: tuple[str, bytes, str, dict[str, int]] | None,
+        upload: Upload | None,
     ) -> dict[str, Any]:
         if kind == "notes":
             return await self._write("POST", "/v1/notes", "note", key, self.pd.create_note(body))
@@ -493,6 +497,7 @@ class Migration:
         currency and tooth numbering agree with the export's manifest (or the workbook says the
         project's value is meant) and with what the map was confirmed with."""
         with open_export(self.export_path, self.bindings) as export:
+            export.check_headers()  # a duplicate header or a binary file: refused here
             unbound = self.bindings.missing_identity(export.csv_files())
             if unbound:  # rows could not be told apart: nothing could be written exactly once
                 raise BindingError("; ".join(unbound))

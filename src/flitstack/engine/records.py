@@ -21,6 +21,7 @@ from flitstack.source.reader import Row
 from flitstack.source.schema import FILES, role
 from flitstack.transform import Outcome, TransformContext, apply
 from flitstack.transform.notes import note_to_html
+from flitstack.transform.registry import PIPEDRIVE_LIMITS
 
 LEDGER_AMOUNT = role("ledger_entries", "amount")
 LEDGER_TYPE = role("ledger_entries", "entry_type")
@@ -144,9 +145,7 @@ class Builder:
         options = dict(c.options)
         if c.custom is not None and c.custom.options:
             options["options"] = c.custom.options
-        limit = {"varchar": 255, "phone": 255, "text": 65_000}.get(
-            c.custom.field_type if c.custom else ""
-        )
+        limit = PIPEDRIVE_LIMITS.get(c.custom.field_type) if c.custom else None
         ctx = TransformContext(
             settings=self.settings,
             options=options,
@@ -159,8 +158,17 @@ class Builder:
                 Problem(file, sid, row.line, c.column, "flagged", f"{out.reason}; left empty")
             )
         elif out.flags:
-            self.flag(Problem(file, sid, row.line, c.column, "flagged", ", ".join(out.flags)))
+            said = ", ".join(out.flags) + (f": {out.reason}" if out.reason else "")
+            self.flag(Problem(file, sid, row.line, c.column, "flagged", said))
         return out
+
+    def fit(self, text: str, limit: int, file: str, row: Row, column: str) -> str:
+        """``text`` cut to a Pipedrive field's ``limit``, flagged with the original length."""
+        if len(text) <= limit:
+            return text
+        reason = f"truncated: cut from {len(text)} to {limit} characters"
+        self.flag(Problem(file, row.source_id or "", row.line, column, "flagged", reason))
+        return text[:limit]
 
     def custom_value(self, target: str, name: str, value: Any) -> Any:
         """A transformed value in the form the field type takes (enum → option id)."""
@@ -279,7 +287,10 @@ class Builder:
         )
         address = joined_address(row, [c.key for c in address_parts])
         if address_parts and address and address_parts[0].custom is not None:
-            self.put_custom(body, "person", address_parts[0].custom.name, address[:255])
+            self.put_custom(
+                body, "person", address_parts[0].custom.name,
+                self.fit(address, PIPEDRIVE_LIMITS["address"], file, row, address_parts[0].column),
+            )  # fmt: skip
         self.generic_customs(body, file, row, sid, "person")
         for c in self.cols(file, transform="bool_yes_no"):
             if c.options.get("marketing_status"):
@@ -475,7 +486,7 @@ class Builder:
         sid = row.source_id or ""
         status = row.values.get(role(file, "status"))
         stage = self.value_map(status_map, status) or self.wb.pipelines[0].stages[0]
-        body: dict[str, Any] = {"title": title[:255]}
+        body: dict[str, Any] = {"title": self.fit(title, PIPEDRIVE_LIMITS["title"], file, row, "")}
         stage_id = self.setup.stages.get((pipeline, stage))
         if stage_id is None:
             stage_id = next(v for (p, _), v in self.setup.stages.items() if p == pipeline)

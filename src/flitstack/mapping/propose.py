@@ -6,6 +6,7 @@ confidence and a one-line reason. Choices under ``REVIEW_BELOW`` are marked for 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ NOTE_LINE_FILES = {"appointments": "activity"}
 _FILLER = {"the", "of", "patient", "plan", "treatment", "appointment", "case", "lab"}
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalise_name(name: str, drop_filler: bool = True) -> str:
     """``"Pt_First"`` → ``"first"``: split camel case and separators, expand abbreviations."""
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
@@ -99,6 +101,7 @@ def normalise_name(name: str, drop_filler: bool = True) -> str:
     return " ".join(kept)
 
 
+@functools.lru_cache(maxsize=65_536)
 def _id_spelling(normalised: str) -> str:
     """``"patient number"`` → ``"patient id"``, so ``Patient #`` meets ``PatientID``."""
     words = normalised.split()

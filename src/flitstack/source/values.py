@@ -8,7 +8,7 @@ them raises on any input, so one bad cell never stops a migration.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -69,17 +69,35 @@ def _split_date_time(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def _time_is_valid(text: str) -> bool:
+    """True for a time of day in any form a date may carry (``14:30``, ``2:30 PM``, ISO with
+    fractions or an offset); ``25:61`` is not one."""
+    if _parse_time(text) is not None:
+        return True
+    try:
+        time.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_date(text: str | None) -> ParsedValue:
-    """Read ``2024-03-05``, ``03/05/2024`` or ``3/5/24``; sentinels such as 1900-01-01 are null."""
+    """Read ``2024-03-05``, ``03/05/2024`` or ``3/5/24``; sentinels such as 1900-01-01 are null.
+
+    A time after the date is ignored when it is a real time of day; an impossible one
+    (``9999-12-31 25:61``) makes the whole value a ``bad_date``, never half a date.
+    """
     if is_null(text):
         return NULL
     assert text is not None
     stripped = text.strip()
     if stripped in NULL_DATE_SENTINELS:
         return NULL
-    head, _ = _split_date_time(stripped)
+    head, tail = _split_date_time(stripped)
     if head in NULL_DATE_SENTINELS:
         return NULL
+    if tail is not None and not _time_is_valid(tail):
+        return ParsedValue(None, "bad_date")
     try:
         if len(head) == 10 and head[4] == "-":
             return ParsedValue(date.fromisoformat(head))
@@ -125,8 +143,10 @@ def parse_datetime(text: str | None) -> ParsedValue:
         pass
     head, tail = _split_date_time(stripped)
     day = parse_date(head)
-    if day.problem or day.value is None:
-        return day if day.problem else NULL
+    if day.problem:
+        return ParsedValue(None, "bad_datetime")
+    if day.value is None:
+        return NULL
     if tail is None:
         return ParsedValue(datetime(day.value.year, day.value.month, day.value.day))
     hms = _parse_time(tail)

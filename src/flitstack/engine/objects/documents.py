@@ -50,7 +50,9 @@ class Documents(SourceKind):
                 )  # fmt: skip
 
     def upload(self, ctx: LoadContext, r: Row, rel: str, pid: str) -> Upload:
-        blob = ctx.shared["export"].open_document(rel)
+        # streamed from the export when sent (and again if the upload is retried): never read
+        # whole; one over Pipedrive's size limit was rejected on its row above
+        blob = ctx.shared["export"].document(rel)
         mime = (
             str(r.raw.get(role("documents", "mime_type")) or "")
             or mimetypes.guess_type(rel)[0]
