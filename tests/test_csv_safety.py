@@ -237,7 +237,7 @@ def test_ledger_csv_attached_to_a_person(tmp_path: Path, monkeypatch: pytest.Mon
                 await Migration(export, workbook, state, pd, settings).migrate()
 
         asyncio.run(go())
-    ledgers = {n: c.decode() for n, c in uploads.items() if n.startswith("mdc-ledger-")}
+    ledgers = {n: c.decode() for n, c in uploads.items() if n.startswith("mdc[ledger_entries ")}
     assert ledgers
     found = [c for text in ledgers.values() for c in cells(text)]
     assert [c for c in found if live(c)] == []

@@ -221,3 +221,32 @@ def test_a_document_that_links_out_of_the_export_is_refused_never_read(
     assert "leads out of the documents folder" in refused[traversal["DocumentID"]]
     uploaded = [b for b in target.records["files"].values()]
     assert uploaded and all(b["file_size"] != secret.stat().st_size for b in uploaded)
+
+
+def test_a_note_over_pipedrives_limit_is_attached_whole_as_a_file_and_flagged(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "export"
+    generate_export(copy, 6, seed=5)
+    long_text = "Perio charting. " * 12_000  # 192,000 characters
+    victim: dict[str, str] = {}
+
+    def lengthen(h: list[str], r: list[str]) -> None:
+        if not victim:
+            victim["id"] = r[h.index("NoteID")]
+            r[h.index("Text")] = long_text
+
+    _edit(copy / "clinical_notes.csv", lambda h: [], lengthen)
+    wb = propose_map(copy, SETTINGS)
+    target, ctx, _notes, source_rows = _run(copy, wb)
+    assert _accounted(ctx, source_rows) == {}
+    key = f"clinical_notes:{victim['id']}"
+    note = target.records["notes"][target.keys[key]]
+    attached = target.records["files"][target.keys[f"{key}:text"]]
+    assert len(note["content"]) < 2_000 and attached["name"] in note["content"]
+    assert attached["file_size"] == len(long_text.encode()) and attached["mime"] == "text/plain"
+    assert attached["name"].startswith(f"mdc[clinical_notes {victim['id']}%3Atext]")
+    flags = [p for p in ctx.builder.problems if p.source_id == victim["id"]]
+    assert any("192,000 characters" in p.reason for p in flags)
+    other = [b for k, b in target.records["notes"].items() if k != target.keys[key]]
+    assert all(len(b["content"]) < 100_000 for b in other)

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 _MARKER = re.compile(r"MDC ref: ([^<\s]+)")
-_VOLATILE = {"id", "add_time", "update_time", "last_login", "modified", "next_cursor", "creator_user_id", "cc_email",
+_VOLATILE = {"id", "add_time", "update_time", "last_login", "modified", "next_cursor",
+             "creator_user_id", "cc_email",
              "file_size", "remote_id", "url", "file_name", "created", "timestamp", "won_time",
              "lost_time", "close_time", "marked_as_done_time", "first_won_time"}  # fmt: skip
 _REFS = {"person_id": "persons", "org_id": "organizations", "deal_id": "deals"}

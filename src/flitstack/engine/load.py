@@ -41,6 +41,19 @@ CHUNK_SLOTS = ("persons", "deals")
 Upload = tuple[str, bytes | DocumentFile, str, dict[str, int]]
 
 
+def file_marker(key: str) -> str:
+    """How every file flitstack uploads is named first: ``documents:55`` → ``mdc[documents 55]``.
+
+    A lost answer's upload is found again by this prefix, and by no other record's: the source
+    ID is escaped so that it never holds the closing bracket (``documents:5`` never matches the
+    file of ``documents:55``, as a plain substring test would).
+    """
+    source, _, sid = key.partition(":")
+    for char, code in (("%", "%25"), ("]", "%5D"), (":", "%3A"), ("/", "%2F"), ("\\", "%5C")):
+        sid = sid.replace(char, code)
+    return f"mdc[{source} {sid}]"
+
+
 @dataclass
 class Write:
     """One record to create (or find again): built when it runs, so it can use the IDs of the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import html
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flitstack.engine.load import Accounting, LoadContext, Upload, Write, run_kinds
+from flitstack.engine.load import (
+    Accounting,
+    LoadContext,
+    Upload,
+    Write,
+    file_marker,
+    run_kinds,
+)
 from flitstack.engine.objects import KINDS
 from flitstack.engine.records import (
     ENGINE_FIELDS,
@@ -50,6 +58,13 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 LOAD_ORDER = PIPEDRIVE_ORDER
+
+
+def _legacy_file_name(key: str) -> str:
+    """How flitstack 0.1 named a document's file (``mdc-55-…``): found again after an upgrade."""
+    source, _, sid = key.partition(":")
+    legacy = {"documents": f"mdc-{sid}-", "ledger_entries": f"mdc-ledger-{sid}."}
+    return legacy.get(source, f"mdc[{source} {sid}] ")  # none before 0.2: the new name
 
 
 @dataclass
@@ -242,15 +257,20 @@ class Migration:
             return None
         if person_id is None:
             return None
-        marker = f"MDC ref: {key}"
+        marker = f"MDC ref: {html.escape(key, quote=False)}"  # as the note shows it
         # v1 files are listed per person on their own path (GET /v1/files takes no person_id)
         if lookup == "person_files":
             path, params = f"/v1/persons/{person_id}/files", {}
         else:
             path, params = OBJECT_KINDS[kind].create_path, {"person_id": person_id}
         async for item in self.pd.paginate(path, params):
-            text = item.get("note") or item.get("content") or item.get("name") or ""
-            if marker in text or (kind == "files" and key.split(":", 1)[-1] in text):
+            if kind == "files":
+                name = str(item.get("name") or "")
+                if name.startswith(file_marker(key)) or name.startswith(_legacy_file_name(key)):
+                    return int(item["id"])
+                continue
+            text = item.get("note") or item.get("content") or ""
+            if marker + "<" in text or text.endswith(marker):
                 return int(item["id"])
         return None
 

@@ -161,9 +161,7 @@ def _last_summary(state: StateStore, kinds: set[str]) -> dict[str, Any] | None:
     return json.loads(done[-1]["summary"]) if done else None
 
 
-def _check(
-    state: StateStore, kind: str, workbook: Path, reports: Path
-) -> dict[str, Any] | None:
+def _check(state: StateStore, kind: str, workbook: Path, reports: Path) -> dict[str, Any] | None:
     """A stored check, its losses weighed against the workbook's accepted losses as now, with
     the appointment times its diff showed in the practice's time zone."""
     check = state.last_check(kind)

@@ -6,6 +6,7 @@ import hashlib
 import random
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -16,6 +17,34 @@ from flitstack.sandbox.config import SandboxConfig
 from flitstack.sandbox.limits import RateLimiter
 from flitstack.sandbox.schema import ACTIVITY_TYPES, custom_fields
 from flitstack.sandbox.store import Store, now_iso
+
+
+def user_record(user: dict[str, Any], owner: bool) -> dict[str, Any]:
+    """A seeded user as GET /v1/users/{id} returns it (the spec's BaseUser); the account's
+    owner (the first user, the API token's) is its admin."""
+    created = now_iso().replace("T", " ").rstrip("Z")
+    active = bool(user.get("active", True))
+    return {
+        "name": user["name"],
+        "email": user["email"],
+        "default_currency": "USD",
+        "locale": "en_US",
+        "lang": 1,
+        "phone": None,
+        "activated": active,
+        "last_login": created,
+        "created": created,
+        "modified": None,
+        "has_created_company": owner,
+        "access": [{"app": "sales", "admin": owner, "permission_set_id": "sales-regular"}],
+        "active_flag": active,
+        "timezone_name": "UTC",
+        "timezone_offset": "+00:00",
+        "role_id": 1,
+        "icon_url": None,
+        "is_you": owner,
+        "is_deleted": False,
+    }
 
 
 class Sandbox:
@@ -34,20 +63,16 @@ class Sandbox:
         if self.store.meta("seeded") is None:
             self._seed()
             self.store.set_meta("seeded", "1")
+        else:  # a kept account (db_path): users named since it was made are added to it
+            known = {str(u["email"]).casefold() for u in self.store.all("users")}
+            for user in config.seed_users:
+                if user["email"].casefold() not in known:
+                    self.store.insert("users", user_record(user, owner=False))
 
     # --- seeding ---------------------------------------------------------------------------------
     def _seed(self) -> None:
         for i, user in enumerate(self.config.seed_users):
-            self.store.insert(
-                "users",
-                {
-                    "name": user["name"],
-                    "email": user["email"],
-                    "active_flag": True,
-                    "is_admin": i == 0,
-                    "created": now_iso(),
-                },
-            )
+            self.store.insert("users", user_record(user, owner=i == 0))
         for i, (label, key) in enumerate(ACTIVITY_TYPES, 1):
             self.store.insert(
                 "activityTypes",
@@ -109,5 +134,14 @@ class Sandbox:
             record = self.build(kind, body, None)
             return self.store.insert(kind, {"id": self.store.next_id(kind), **record})
 
-    def search(self, kind: str, term: str, fields: set[str], exact: bool) -> list[dict[str, Any]]:
-        return searching.search(self.store, kind, term, fields, exact)
+    def search(
+        self,
+        kind: str,
+        term: str,
+        fields: set[str],
+        exact: bool,
+        params: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Search results, narrowed by the operation's filters in ``params`` (query string)."""
+        keep = searching.search_filter(self.store, kind, params or {})
+        return searching.search(self.store, kind, term, fields, exact, keep)

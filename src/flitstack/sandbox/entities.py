@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -9,10 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flitstack.sandbox.account import Sandbox
-from flitstack.sandbox.endpoints import page, wrap
+from flitstack.sandbox.endpoints import page, value_filters, wrap
 from flitstack.sandbox.envelope import ApiError, ok
 from flitstack.sandbox.schema import CUSTOM_TYPES, FIELD_KIND, STANDARD_FIELDS
-from flitstack.sandbox.validation import as_int, json_body, page_limit
+from flitstack.sandbox.validation import as_int, json_body, offset_cursor, page_limit
 
 
 def entity_routes(kind: str) -> list[Route]:
@@ -24,8 +25,11 @@ def entity_routes(kind: str) -> list[Route]:
             for k in ("owner_id", "person_id", "org_id", "deal_id", "pipeline_id", "stage_id")
             if k in request.query_params
         }
+        filters.update(value_filters(kind, request))  # done (activities), status (deals)
         ids = request.query_params.get("ids")
-        wanted = {int(i) for i in ids.split(",") if i.strip().isdigit()} if ids else None
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        digits = [i for i in (ids or "").split(",") if re.fullmatch(r"\s*[0-9]+\s*", i)]
+        wanted = {int(i) for i in digits} if ids else None
 
         def keep(rec: dict[str, Any]) -> bool:
             if wanted is not None and rec["id"] not in wanted:
@@ -53,8 +57,8 @@ def entity_routes(kind: str) -> list[Route]:
             raise ApiError(400, "term is required")
         fields = {f for f in request.query_params.get("fields", "").split(",") if f}
         exact = request.query_params.get("exact_match", "false").lower() in {"true", "1"}
-        items = sb.search(kind, term, fields, exact)
-        limit, after = page_limit(request), int(request.query_params.get("cursor") or 0)
+        items = sb.search(kind, term, fields, exact, request.query_params)
+        limit, after = page_limit(request), offset_cursor(request)
         found = items[after : after + limit]
         nxt = str(after + limit) if after + limit < len(items) else None
         return ok({"items": found}, {"next_cursor": nxt})
@@ -98,7 +102,7 @@ def field_routes(kind: str) -> list[Route]:
             name, ftype = body.get("field_name"), body.get("field_type")
             if not isinstance(name, str) or not name.strip() or len(name) > 255:
                 raise ApiError(400, "field_name must be 1-255 characters")
-            if ftype not in CUSTOM_TYPES:
+            if not isinstance(ftype, str) or ftype not in CUSTOM_TYPES:
                 raise ApiError(400, f"field_type {ftype!r} is not a custom field type")
             options = None
             if ftype in {"enum", "set"}:
@@ -129,7 +133,7 @@ def field_routes(kind: str) -> list[Route]:
         custom = sb.store.all(kind)
         rows = [_field_view(kind, f) for f in standard + custom]
         limit = page_limit(request)
-        after = int(request.query_params.get("cursor") or 0)
+        after = offset_cursor(request)
         nxt = str(after + limit) if after + limit < len(rows) else None
         return ok(rows[after : after + limit], {"next_cursor": nxt})
 
@@ -143,6 +147,10 @@ def field_routes(kind: str) -> list[Route]:
                         _purge_values(sb, kind, code)
                     return ok(_field_view(kind, f))  # the spec returns the deleted field
                 return ok(_field_view(kind, f))
+        for n, c, t in STANDARD_FIELDS[kind]:  # system fields are read by their code too
+            if c == code and request.method == "GET":
+                standard = {"field_name": n, "field_code": c, "field_type": t}
+                return ok(_field_view(kind, {**standard, "is_custom_field": False}))
         raise ApiError(404, "Field not found")
 
     return [

@@ -1,9 +1,15 @@
-"""The gate every request passes: latency, auth, rate limits and injected faults."""
+"""The gate every request passes: latency, auth, rate limits and injected faults.
+
+It is also the last word on errors: whatever answers with an error that is not JSON (Starlette's
+own plain-text answers) is answered with Pipedrive's envelope instead, and an unexpected
+exception is a JSON 500 (a sandbox bug: logged, never a bare "Internal Server Error").
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
@@ -67,10 +73,51 @@ class Gate:
             async def swallow(message: Message) -> None:
                 return None
 
-            await self.app(scope, receive, swallow)  # the write is committed…
+            await self.guarded(scope, receive, swallow)  # the write is committed…
             await drop(send)  # …and the answer never arrives
             return
-        await self.app(scope, receive, send_with_headers)
+        await self.guarded(scope, receive, send_with_headers)
+
+    async def guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; an error answer that is not JSON, or an exception, becomes the
+        envelope (see the module's doc)."""
+        started = False
+        plain: list[Any] = []  # [status, body so far] of a non-JSON error being replaced
+
+        async def envelope_errors(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                if message["status"] >= 400 and not content_type.startswith(b"application/json"):
+                    plain[:] = [message["status"], b""]
+                    return
+            elif message["type"] == "http.response.body" and plain:
+                plain[1] += message.get("body", b"")
+                if message.get("more_body", False):
+                    return
+                status = plain[0]
+                text = plain[1].decode("utf-8", "replace").strip()[:300]
+                started = True
+                await envelope_error(status, text or _phrase(status))(scope, receive, send)
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, envelope_errors)
+        except Exception:
+            LOG.exception("sandbox bug: %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # the answer is under way: nothing better than closing the connection
+            self.sb.counters["bugs"] += 1
+            await envelope_error(500, "Internal server error")(scope, receive, send)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 async def drop(send: Send) -> None:
@@ -95,3 +142,4 @@ class QuietDrops(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(QuietDrops())
+LOG = logging.getLogger("flitstack.sandbox")

@@ -82,6 +82,10 @@ def _check_value(store: Store, f: dict[str, Any], value: Any) -> Any:
 
 
 # --- entity rules --------------------------------------------------------------------------------
+#: Keys a create or patch body cannot set: the record's identity and what the system keeps.
+READ_ONLY = frozenset({"id", "creator_user_id"})
+
+
 def _contacts(items: Any, name: str) -> list[dict[str, Any]]:
     if items is None:
         return []
@@ -110,6 +114,8 @@ def build(
     rec: dict[str, Any] = dict(old) if old else {}
     admin = store.all("users", limit=1)[0]["id"]
     for key, value in body.items():
+        if key in READ_ONLY:
+            continue  # Pipedrive ignores these in a body; the record keeps its own
         if key == "custom_fields":
             merged = dict(rec.get("custom_fields") or {})
             merged.update(check_custom(store, kind, value))

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flitstack.sandbox.envelope import ApiError
 from flitstack.sandbox.schema import custom_fields
 from flitstack.sandbox.store import Store
+from flitstack.sandbox.validation import as_int
 
 SEARCHABLE_TYPES = {"varchar", "text", "varchar_auto", "double", "monetary", "phone", "address"}
 
+#: The filters each search operation declares (v2 spec), as (query parameter, record key).
+SEARCH_FILTERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "persons": (("organization_id", "org_id"),),
+    "deals": (("person_id", "person_id"), ("organization_id", "org_id"), ("status", "status")),
+    "organizations": (),
+}
+DEAL_SEARCH_STATUSES = ("open", "won", "lost")
+
+
+def search_filter(
+    store: Store, kind: str, params: Mapping[str, str]
+) -> Callable[[dict[str, Any]], bool]:
+    """Which records a search may return under its declared filters (``organization_id`` of
+    persons; ``person_id``, ``organization_id`` and ``status`` of deals). A filter naming a
+    record that does not exist finds nothing, as in Pipedrive; a malformed one is a 400."""
+    wanted: dict[str, Any] = {}
+    for param, key in SEARCH_FILTERS.get(kind, ()):
+        raw = params.get(param)
+        if raw is None or raw == "":
+            continue
+        if param == "status":
+            if raw not in DEAL_SEARCH_STATUSES:
+                raise ApiError(400, f"status must be one of {', '.join(DEAL_SEARCH_STATUSES)}")
+            wanted[key] = raw
+        else:
+            wanted[key] = as_int(raw, param)
+    return lambda rec: all(rec.get(k) == v for k, v in wanted.items())
+
 
 def search(
-    store: Store, kind: str, term: str, fields: set[str], exact: bool
+    store: Store,
+    kind: str,
+    term: str,
+    fields: set[str],
+    exact: bool,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
     needle = term.casefold().strip()
     if len(needle) < (1 if exact else 2):
@@ -31,6 +66,8 @@ def search(
     }
     results = []
     for rec in store.all(kind):
+        if keep is not None and not keep(rec):
+            continue
         score = 0.0
         name_key = "title" if kind == "deals" else "name"
         if not fields or "name" in fields or "title" in fields:

@@ -11,10 +11,12 @@ The pieces live beside this module; it keeps every name callers import from it:
 - ``config``: SandboxConfig and the plan figures it reads
 - ``store``: records as JSON in SQLite; ``schema``: activity types, field types, field kinds
 - ``account``: the account (Sandbox): store, token, seeding, counters, fault dice
-- ``validation``: request parameters and bodies; ``records``: each kind's rules
+- ``validation``: request parameters and bodies; ``bodies``: the v2 bodies' declared types;
+  ``records``: each kind's rules
 - ``limits``: the daily budget and burst windows; ``search``: search scoring
 - ``envelope``: Pipedrive's success and error envelopes (ApiError)
-- ``endpoints``, ``entities``, ``pipelines``, ``v1``: route handlers; ``routes``: the table
+- ``endpoints``, ``entities``, ``fields``, ``pipelines``, ``v1``: route handlers; ``routes``:
+  the table
 - ``middleware``: auth, latency, limits and faults around every request
 - ``runner``: create_app, running_sandbox, SandboxHandle
 """

@@ -1,7 +1,9 @@
 """The sandbox account's state: records as JSON in SQLite, one lock, nothing else.
 
 Records are kept exactly as the API returns them, so a dump compares like for like with
-what a client reads back.
+what a client reads back. Writes inside ``transaction()`` commit together at the end of the
+outermost block or not at all (an inner block is a savepoint), so a request that fails, or whose
+answer cannot be encoded, leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -32,17 +34,34 @@ KINDS = (
 )
 
 
+#: SQLite keys are signed 64-bit: a larger ID names no record (never an OverflowError).
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def storable_id(record_id: Any) -> bool:
+    """Whether ``record_id`` can be a record's key (an int within SQLite's 64 bits)."""
+    return (
+        isinstance(record_id, int)
+        and not isinstance(record_id, bool)
+        and MIN_ID <= record_id <= MAX_ID
+    )
 
 
 class Store:
     """Thread-safe CRUD over ``records(kind, id, data)``."""
 
     def __init__(self, path: str | None = None) -> None:
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False)
+        # autocommit: transactions are begun and ended by ``transaction()`` alone
+        self._db = sqlite3.connect(
+            path or ":memory:", check_same_thread=False, isolation_level=None
+        )
         self._lock = threading.RLock()
-        with self._db:
+        self._depth = 0  # open transaction() blocks (under the lock, so one thread's)
+        with self.transaction():
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS records (kind TEXT, id INTEGER, data TEXT, "
                 "PRIMARY KEY (kind, id))"
@@ -52,8 +71,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self._db:
-            yield
+        """Every write in the block commits at the end of the outermost block, or none does
+        (an exception rolls the block back; a nested block is a savepoint of the outer one)."""
+        with self._lock:
+            depth = self._depth
+            savepoint = f"sp{depth}"
+            self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                if depth == 0:
+                    self._db.execute("ROLLBACK")
+                else:
+                    self._db.execute(f"ROLLBACK TO {savepoint}")
+                    self._db.execute(f"RELEASE {savepoint}")
+                raise
+            else:
+                self._db.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+            finally:
+                self._depth = depth
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         with self._lock:
@@ -61,18 +98,18 @@ class Store:
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock, self._db:
+        with self.transaction():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def next_id(self, kind: str) -> int:
-        with self._lock, self._db:
+        with self.transaction():
             row = self._db.execute("SELECT last FROM seq WHERE kind=?", (kind,)).fetchone()
             new = (row[0] if row else 0) + 1
             self._db.execute("INSERT OR REPLACE INTO seq VALUES (?, ?)", (kind, new))
         return new
 
     def insert(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self._lock, self._db:
+        with self.transaction():
             if "id" not in data:
                 data = {"id": self.next_id(kind), **data}
             self._db.execute(
@@ -81,6 +118,8 @@ class Store:
         return data
 
     def get(self, kind: str, record_id: int) -> dict[str, Any] | None:
+        if not storable_id(record_id):
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT data FROM records WHERE kind=? AND id=?", (kind, record_id)
@@ -88,7 +127,7 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def put(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self._lock, self._db:
+        with self.transaction():
             self._db.execute(
                 "UPDATE records SET data=? WHERE kind=? AND id=?",
                 (json.dumps(data), kind, data["id"]),
@@ -96,13 +135,15 @@ class Store:
         return data
 
     def delete(self, kind: str, record_id: int) -> bool:
-        with self._lock, self._db:
+        if not storable_id(record_id):
+            return False
+        with self.transaction():
             cur = self._db.execute("DELETE FROM records WHERE kind=? AND id=?", (kind, record_id))
         return cur.rowcount > 0
 
     def all(self, kind: str, after_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT data FROM records WHERE kind=? AND id>? ORDER BY id"
-        args: tuple[Any, ...] = (kind, after_id)
+        args: tuple[Any, ...] = (kind, min(max(after_id, MIN_ID), MAX_ID))
         if limit is not None:
             sql += " LIMIT ?"
             args = (*args, limit)

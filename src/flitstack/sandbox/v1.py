@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from flitstack.sandbox.account import Sandbox
+from flitstack.sandbox.endpoints import Handler
 from flitstack.sandbox.envelope import ApiError, ok
+from flitstack.sandbox.schema import STANDARD_FIELDS, field_settings
+from flitstack.sandbox.search import SEARCHABLE_TYPES
 from flitstack.sandbox.store import now_iso
 from flitstack.sandbox.validation import as_int, as_timestamp, json_body
+
+#: Where an upload's bytes are kept (GET /v1/files/{id}/download), beside its record.
+FILE_CONTENT = "fileContent"
 
 
 async def users(sb: Sandbox, request: Request) -> Response:
@@ -21,6 +29,13 @@ async def users(sb: Sandbox, request: Request) -> Response:
 async def users_me(sb: Sandbox, request: Request) -> Response:
     me = sb.store.all("users", limit=1)[0]
     return ok({**me, "company_domain": sb.config.company_domain})
+
+
+async def user_one(sb: Sandbox, request: Request) -> Response:
+    user = sb.store.get("users", as_int(request.path_params["id"], "id"))
+    if user is None:
+        raise ApiError(404, "User not found")
+    return ok(user)
 
 
 async def users_find(sb: Sandbox, request: Request) -> Response:
@@ -47,14 +62,21 @@ def _links(sb: Sandbox, body: dict[str, Any], rec: dict[str, Any]) -> None:
 
 
 def _list(sb: Sandbox, kind: str, request: Request) -> Response:
-    start = as_int(request.query_params.get("start", "0"), "start")
-    limit = as_int(request.query_params.get("limit", "100"), "limit")
     # GET /v1/files declares no filters (Pipedrive ignores them); notes filter by their links
     declared = () if kind == "files" else ("person_id", "deal_id", "org_id")
     filters = {k: as_int(request.query_params[k], k) for k in declared if k in request.query_params}
     if "id" in request.path_params:  # GET /v1/persons/{id}/files
         filters = {"person_id": as_int(request.path_params["id"], "id")}
     rows = [r for r in sb.store.all(kind) if all(r.get(k) == v for k, v in filters.items())]
+    return _paged(rows, request)
+
+
+def _paged(rows: list[dict[str, Any]], request: Request) -> Response:
+    """One page of a v1 list (start/limit), with its pagination in additional_data."""
+    start = as_int(request.query_params.get("start", "0"), "start")
+    limit = as_int(request.query_params.get("limit", "100"), "limit")
+    if start < 0 or limit < 1:
+        raise ApiError(400, "start must be 0 or more and limit 1 or more")
     page = rows[start : start + limit]
     more = start + limit < len(rows)
     pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
@@ -127,7 +149,11 @@ async def files(sb: Sandbox, request: Request) -> Response:
         _links(sb, body, rec)
         if not (rec["person_id"] or rec["deal_id"] or rec["org_id"]):
             raise ApiError(400, "A file must be attached to a person, deal or organization.")
-        return ok(sb.store.insert("files", rec))  # the spec documents 200 for an upload
+        with sb.store.transaction():
+            rec = sb.store.insert("files", rec)
+            blob = {"id": rec["id"], "base64": base64.b64encode(content).decode("ascii")}
+            sb.store.insert(FILE_CONTENT, {**blob, "content_type": upload.content_type})
+        return ok(rec)  # the spec documents 200 for an upload
     return _list(sb, "files", request)
 
 
@@ -143,6 +169,74 @@ async def file_one(sb: Sandbox, request: Request) -> Response:
     if rec is None:
         raise ApiError(404, "File not found")
     if request.method == "DELETE":
-        sb.store.delete("files", record_id)
+        with sb.store.transaction():
+            sb.store.delete("files", record_id)
+            sb.store.delete(FILE_CONTENT, record_id)
         return ok({"id": record_id})
+    if request.method == "PUT":  # the spec's body is a form (name); the client adds description
+        form = await request.form()
+        for key in ("name", "description"):
+            value = form.get(key)
+            if isinstance(value, str):
+                if key == "name" and not value.strip():
+                    raise ApiError(400, "name must not be empty")
+                rec[key] = value
+        rec["update_time"] = now_iso().replace("T", " ").rstrip("Z")
+        return ok(sb.store.put("files", rec))
     return ok(rec)
+
+
+async def file_download(sb: Sandbox, request: Request) -> Response:
+    record_id = as_int(request.path_params["id"], "id")
+    rec = sb.store.get("files", record_id)
+    blob = sb.store.get(FILE_CONTENT, record_id)
+    if rec is None or blob is None:
+        raise ApiError(404, "File not found")
+    name = quote(str(rec.get("file_name") or f"file-{record_id}"))
+    return Response(
+        base64.b64decode(blob["base64"]),
+        media_type="application/octet-stream",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
+
+
+def _v1_field(kind: str, f: dict[str, Any], order_nr: int) -> dict[str, Any]:
+    """A field as the v1 field lists show it (the spec's GetField)."""
+    custom = f.get("is_custom_field", True)
+    settings = field_settings(kind, f)
+    ui = settings["ui_visibility"]
+    return {
+        "id": f.get("id") if custom else None,
+        "key": f["field_code"],
+        "name": f["field_name"],
+        "order_nr": order_nr,
+        "field_type": f["field_type"],
+        "active_flag": True,
+        "edit_flag": custom,
+        "index_visible_flag": True,
+        "details_visible_flag": ui.get("details_visible_flag", True),
+        "add_visible_flag": ui.get("add_visible_flag", False),
+        "important_flag": settings["important_fields"].get("enabled", False),
+        "bulk_edit_allowed": True,
+        "searchable_flag": custom and f["field_type"] in SEARCHABLE_TYPES,
+        "filtering_allowed": True,
+        "sortable_flag": True,
+        "mandatory_flag": settings["required_fields"].get("enabled", False)
+        or f["field_code"] in {"name", "title"},
+        "options": [{"id": o["id"], "label": o["label"]} for o in f.get("options") or []] or None,
+    }
+
+
+def field_list(kind: str) -> Handler:
+    """GET /v1/personFields, organizationFields, dealFields, activityFields: the standard
+    fields, then the custom ones (the same fields v2 lists), paged by start/limit."""
+
+    async def handler(sb: Sandbox, request: Request) -> Response:
+        standard = [
+            {"field_name": n, "field_code": c, "field_type": t, "is_custom_field": False}
+            for n, c, t in STANDARD_FIELDS[kind]
+        ]
+        rows = [_v1_field(kind, f, i) for i, f in enumerate(standard + sb.store.all(kind), 1)]
+        return _paged(rows, request)
+
+    return handler

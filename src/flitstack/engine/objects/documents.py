@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from flitstack.engine.load import LoadContext, Upload, Write
+from flitstack.engine.load import LoadContext, Upload, Write, file_marker
 from flitstack.engine.objects import register
 from flitstack.engine.objects.base import SourceKind
 from flitstack.source.reader import Row
@@ -62,5 +62,8 @@ class Documents(SourceKind):
         # upload takes a file and its links, nothing else
         label = [_slug(str(r.values.get(role("documents", part)) or ""))
                  for part in ("document_type", "description")]  # fmt: skip
-        name = "-".join(p for p in (f"mdc-{r.source_id}", *label, Path(rel).name) if p)
+        name = " ".join(
+            (file_marker(f"documents:{r.source_id}"),
+             "-".join(p for p in (*label, Path(rel).name) if p))
+        )  # fmt: skip
         return (name, blob, mime, {"person_id": ctx.person_of(pid)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flitstack.engine.load import LoadContext, Upload, Write
+from flitstack.engine.load import LoadContext, Upload, Write, file_marker
 from flitstack.engine.objects import register
 from flitstack.engine.objects.base import MergedKind
 from flitstack.engine.records import role_order
@@ -51,4 +51,5 @@ class Ledger(MergedKind):
         header = sorted(rows[0].raw, key=lambda k: role_order("ledger_entries", k))
         text = csv_text(header, ([r.raw.get(h, "") for h in header] for r in rows))
         person = ctx.person_of(pid)
-        return (f"mdc-ledger-{pid}.csv", text.encode(), "text/csv", {"person_id": person})
+        name = f"{file_marker(f'ledger_entries:{pid}')} ledger.csv"
+        return (name, text.encode(), "text/csv", {"person_id": person})
