@@ -37,7 +37,7 @@ def test_the_journey_as_library_calls(tmp_path: Path) -> None:
         with pytest.raises(Refused, match="not been confirmed") as refused:
             m.setup(export)
         assert refused.value.exit_code == 3
-        m.confirm(by="Library User")
+        m.confirm(by="Library User", protection_as_proposed=True)
         assert m.setup(export)  # provider resolution
         summary, diff = m.sample(export, 4)
         assert summary.unaccounted() == {} and not diff.differences
@@ -45,7 +45,7 @@ def test_the_journey_as_library_calls(tmp_path: Path) -> None:
             assert diff.truth is not None
             for loss in diff.truth.over_limit():
                 accept_loss(tmp_path / "map.yaml", loss["file"], loss["column"], "known damage")
-            m.confirm(by="Library User")
+            m.confirm(by="Library User", protection_as_proposed=True)
         full = m.migrate(export)
         assert full.unaccounted() == {} and full.migrated["patients"] >= 13
         assert not m.verify(export).differences

@@ -216,7 +216,7 @@ def test_ledger_csv_attached_to_a_person(tmp_path: Path, monkeypatch: pytest.Mon
         writer.writeheader()
         writer.writerows(rows)
     workbook = save_workbook(propose_map(export, settings), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
 
     uploads: dict[str, bytes] = {}
     original = PipedriveClient.upload_file

@@ -118,7 +118,11 @@ def test_the_full_run_is_refused_without_a_clean_sample(
     generate_export(export, 5, seed=2)
     path = write_project_file(tmp_path / "flitstack.toml", "acme", timezone="America/Chicago")
     project = load_project(path)
-    confirm_workbook(save_workbook(propose_map(export, project.settings), project.workbook), "t")
+    confirm_workbook(
+        save_workbook(propose_map(export, project.settings), project.workbook),
+        "t",
+        protection_as_proposed=True,
+    )
     with running_sandbox(SandboxConfig()) as sb:
         monkeypatch.setenv("PIPEDRIVE_API_TOKEN", sb.api_token)
         refused = runner.invoke(

@@ -44,7 +44,7 @@ def test_a_newcomer_follows_the_readme_from_init_to_rollback(
         step("map", "propose", "export")
         # nothing moves before the map is confirmed, and the full run needs a clean sample
         assert "confirm" in step("migrate", "export", "--sample", "3", code=3)
-        step("map", "confirm", "--by", "Practice Manager")
+        step("map", "confirm", "--protection-as-proposed", "--by", "Practice Manager")
         assert "no verified sample yet" in step("migrate", "export", code=3).replace("\n", " ")
         assert "providers resolved" in step("setup", "export")
         assert "0 differ, 0 missing" in step("migrate", "export", "--sample", "3")
@@ -61,7 +61,7 @@ def test_a_newcomer_follows_the_readme_from_init_to_rollback(
         for loss in losses:
             where = [loss["file"]] + ([loss["column"]] if loss["column"] else [])
             step("map", "accept-loss", *where, "--reason", "damaged in MDC, fixed by hand later")
-        step("map", "confirm", "--by", "Practice Manager")
+        step("map", "confirm", "--protection-as-proposed", "--by", "Practice Manager")
         assert "0 differ, 0 missing" in step("verify", "export")
         assert "created 4, updated" in step("delta", "later")
         assert "writes →" in step("audit-log", "--out", "audit.jsonl")

@@ -18,6 +18,7 @@ from flitstack import (
     cli_pipedrive,
     cli_plan,
     cli_project,
+    cli_protection,
     cli_source,
 )
 
@@ -59,7 +60,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
-_AREAS = (cli_project, cli_source, cli_mapping, cli_pipedrive, cli_engine, cli_plan, cli_journey)
+_AREAS = (
+    cli_project,
+    cli_protection,
+    cli_source,
+    cli_mapping,
+    cli_pipedrive,
+    cli_engine,
+    cli_plan,
+    cli_journey,
+)
 for _area in _AREAS:
     _area.register(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -12,13 +13,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flitstack.api import Migrator
+from flitstack.api import BudgetForecast, Migrator, explain_failure
 from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.reports import write_audit_log, write_delta_report, write_setup_report
 from flitstack.engine.run_report import write_project_report
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import DiffReport, require_clean_sample, write_diff
-from flitstack.errors import FlitstackError, Paused
+from flitstack.errors import FlitstackError, Paused, Refused
 from flitstack.pipedrive.client import PipedriveClient
 from flitstack.pipedrive.errors import PipedriveError, Unauthorized
 from flitstack.project import (
@@ -32,6 +33,19 @@ from flitstack.settings import Settings
 
 console = cli_console()
 T = TypeVar("T")
+BudgetQuestion = Callable[[BudgetForecast, Progress], bool]
+
+
+class Interrupted(FlitstackError):
+    """Ctrl-C during a step: what was written is recorded, the same command resumes."""
+
+    exit_code = 130
+    label = "stopped"
+
+
+def interactive() -> bool:
+    """A person at a terminal who can answer a question (not a script, a pipe or a CI job)."""
+    return sys.stdin.isatty()
 
 
 def run_with_progress(
@@ -42,9 +56,12 @@ def run_with_progress(
     state_path: Path,
     settings: Settings,
     action: Callable[[Migration], Awaitable[T]],
+    *,
+    confirm_budget: BudgetQuestion | None = None,
 ) -> T:
     """Run ``action`` through the library (:class:`flitstack.api.Migrator`) with a progress
-    bar per step; errors come out of the library's one root."""
+    bar per step; errors come out of the library's one root. ``confirm_budget`` is asked
+    (with the progress display, to pause it) before a full run's first record."""
     project = Project(
         root=state_path.parent, settings=settings, workbook=workbook, state=state_path,
         reports=state_path.parent / "reports",
@@ -63,11 +80,45 @@ def run_with_progress(
                 tasks[step] = progress.add_task(step, total=total)
             progress.update(tasks[step], completed=done, total=total)
 
+        def ask(forecast: BudgetForecast) -> bool:
+            return confirm_budget is None or confirm_budget(forecast, progress)
+
         migrator = Migrator(
             project, token=token, api_root=api_root, progress=tick,
             notice=lambda text: console.print(f"[yellow]note:[/] {escape(text)}"),
+            confirm_budget=ask,
         )  # fmt: skip
         return migrator.run("run", export, action, workbook)
+
+
+def budget_question(yes: bool) -> BudgetQuestion:
+    """Show the full run's budget forecast; a run that spans more than one day of the budget
+    goes ahead only when confirmed (``--yes``, or the person at the terminal answers yes)."""
+
+    def confirm(forecast: BudgetForecast, progress: Progress) -> bool:
+        console.print(f"budget: {escape(forecast.describe())}")
+        if forecast.days <= 1 or yes:
+            return True
+        if not interactive():
+            raise Refused(
+                f"the full run spans about {forecast.days} days of the daily token budget and "
+                "nobody is at a terminal to confirm it: pass --yes to start it (no record was "
+                "written)"
+            )
+        progress.stop()  # the question needs the terminal
+        try:
+            return typer.confirm(
+                f"This run spans about {forecast.days} days of the daily token budget: it "
+                "pauses when a day's budget is spent, and the same command resumes it after "
+                "the reset. Start it?",
+                default=False,
+            )
+        except (typer.Abort, EOFError):
+            return False
+        finally:
+            progress.start()
+
+    return confirm
 
 
 def print_summary(summary: LoadSummary) -> None:
@@ -113,17 +164,33 @@ def _run(
     api_root: str | None,
     action: Callable[[Migration], Awaitable[T]],
     workbook: Path | None = None,
+    *,
+    step: str = "the run",
+    confirm_budget: BudgetQuestion | None = None,
 ) -> T:
-    """Run an engine action; every failure is one line and its exit code (one handler)."""
+    """Run an engine action; every failure is one line and its exit code (one handler),
+    Ctrl-C included (exit 130)."""
     settings = project.settings
     try:
         token = Migrator(project).token()
         return run_with_progress(
             api_root or settings.api_root(), token, export, workbook or project.workbook,
-            project.state, settings, action,
+            project.state, settings, action, confirm_budget=confirm_budget,
         )  # fmt: skip
     except FlitstackError as exc:
         fail(exc)
+    except KeyboardInterrupt as exc:
+        fail(interrupted(step, exc))
+
+
+def interrupted(step: str, exc: KeyboardInterrupt) -> Interrupted:
+    error = Interrupted(
+        f"{step} interrupted (Ctrl-C). Nothing is lost: every record written so far is in the "
+        "project's state, and a write whose answer never came is looked up before it is sent "
+        "again. Run the same command again to resume where it stopped."
+    )
+    error.__cause__ = exc
+    return error
 
 
 def fail(exc: FlitstackError) -> NoReturn:
@@ -131,6 +198,24 @@ def fail(exc: FlitstackError) -> NoReturn:
     colour = "yellow" if isinstance(exc, Paused) else "bold red"
     console.print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}")
     raise typer.Exit(exc.exit_code) from exc
+
+
+def print_sample_size(asked: int, picked: dict[str, Any]) -> None:
+    """How many patients the sample took; when fewer than asked, why."""
+    taken = int(picked.get("picked", asked))
+    if taken >= asked:
+        console.print(f"sample: {taken} patients")
+        return
+    skipped = [
+        f"{n} {'is' if n == 1 else 'are'} {mark}"
+        for mark, n in dict(picked.get("skipped") or {}).items()
+        if n
+    ]
+    because = f" ({', '.join(skipped)})" if skipped else ""
+    console.print(
+        f"[yellow]sample: {taken} patients, not {asked}: only {picked.get('eligible', taken)} "
+        f"patients can be migrated{escape(because)}[/]"
+    )
 
 
 def print_diff(report: DiffReport, html: Path) -> None:
@@ -195,7 +280,7 @@ def register(app: typer.Typer) -> None:
             await m.setup()
             return m.resolution
 
-        resolution = _run(proj, export, api_root, action)
+        resolution = _run(proj, export, api_root, action, step="setup")
         state = StateStore(proj.state)
         html = write_setup_report(proj.reports, state, resolution)
         state.close()
@@ -214,9 +299,13 @@ def register(app: typer.Typer) -> None:
         ),
         workbook: Path = typer.Option(None, help="confirmed field map (default: from project)"),
         api_root: str = ApiRootOption,
+        yes: bool = typer.Option(
+            False, "--yes", "-y", help="start a run spanning several budget days without asking"
+        ),
     ) -> None:
         """Load the export into Pipedrive in dependency order; resumable, exactly once."""
         proj = open_project(project)
+        picked: dict[str, Any] = {}
 
         async def action(m: Migration) -> tuple[LoadSummary, DiffReport | None]:
             if not sample and not skip_sample_gate:
@@ -224,10 +313,17 @@ def register(app: typer.Typer) -> None:
             summary = await m.migrate(sample or None, "sample" if sample else "migrate")
             if not sample:
                 return summary, None
+            picked.update(getattr(m, "sample_picked", None) or {})
             return summary, await m.verify(m.run_id, "sample")
 
-        summary, diff = _run(proj, export, api_root, action, workbook)
+        summary, diff = _run(
+            proj, export, api_root, action, workbook,
+            step="the sample" if sample else "the migration",
+            confirm_budget=None if sample else budget_question(yes),
+        )  # fmt: skip
         print_summary(summary)
+        if sample:
+            print_sample_size(sample, picked)
         if diff is not None:
             html, _ = write_diff(diff, proj.reports, "Sample")
             print_diff(diff, html)
@@ -243,7 +339,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read every migrated record back and diff it field by field with what was sent."""
         proj = open_project(project)
-        diff = _run(proj, export, api_root, lambda m: m.verify(None, "full"))
+        diff = _run(proj, export, api_root, lambda m: m.verify(None, "full"), step="verify")
         html, _ = write_diff(diff, proj.reports, "Full migration")
         print_diff(diff, html)
         refresh_report(proj, export, api_root)
@@ -258,7 +354,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pick up what changed since the migration: create new, patch changed, list vanished."""
         proj = open_project(project)
-        result = _run(proj, new_export, api_root, lambda m: m.delta(new_export))
+        result = _run(proj, new_export, api_root, lambda m: m.delta(new_export), step="the delta")
         html = write_delta_report(proj.reports, result, new_export)
         console.print(
             f"created {sum(result.created.values())}, updated {sum(result.updated.values())}, "
@@ -278,7 +374,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete what the migration created, restore what it changed, and prove it."""
         proj = open_project(project)
-        result = _run(proj, export, api_root, lambda m: m.rollback())
+        result = _run(proj, export, api_root, lambda m: m.rollback(), step="the rollback")
         write_json(proj.reports / "rollback.json", result)
         console.print(f"deleted: {result['deleted']}; restored: {result['restored']}")
         refresh_report(proj, export, api_root)
@@ -352,6 +448,5 @@ def register(app: typer.Typer) -> None:
             console.print(f"[bold red]Pipedrive refused the API token[/] ({escape(exc.message)})")
             raise typer.Exit(2) from exc
         except PipedriveError as exc:
-            console.print(f"[bold red]Pipedrive error:[/] {escape(str(exc))}")
-            raise typer.Exit(5) from exc
+            fail(explain_failure("token check", exc, api_root or proj.settings.api_root()))
         console.print(f"token works: {me.get('name')} <{me.get('email')}>")

@@ -1,4 +1,4 @@
-"""The journey: ``flitstack demo`` runs the whole migration on the bundled sample."""
+"""The journey: ``flitstack demo`` runs the whole migration on the bundled sample or any export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.markup import escape
 from flitstack.cli_engine import fail, print_diff, print_summary, run_with_progress
 from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.verify import DiffReport
-from flitstack.errors import FlitstackError
+from flitstack.errors import BadInput, FlitstackError
 from flitstack.journey.demo import demo_users, run_demo
 from flitstack.reporting import cli_console
 from flitstack.settings import Settings
@@ -64,11 +64,14 @@ def register(app: typer.Typer) -> None:
         sample: int = typer.Option(25, help="patients in the sample migration"),
         rollback: bool = typer.Option(True, help="end with a rollback and its proof"),
     ) -> None:
-        """Run the whole migration on the bundled sample export against the embedded sandbox."""
+        """Run the whole migration against the embedded sandbox, on the bundled sample export
+        or on your own (a folder or a .zip, whatever its headers)."""
         folder = out or Path(tempfile.mkdtemp(prefix="flitstack-demo-"))
         try:
             result = run_demo(folder, export, sample=sample, rollback=rollback, show=RichDisplay())
         except FlitstackError as exc:
             fail(exc)
+        except OSError as exc:  # a file of the export or of the project cannot be read/written
+            fail(BadInput(f"{exc.filename or folder}: {exc.strerror or exc}"))
         console.rule("Done")
         console.print(f"Report: [bold]{result['report']}[/]")

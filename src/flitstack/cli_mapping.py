@@ -8,7 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from flitstack import cli_engine
 from flitstack.cli_engine import open_project
+from flitstack.errors import BadInput
 from flitstack.mapping.confirm import confirm_workbook, read_confirmation
 from flitstack.mapping.propose import RoleError, propose_map, set_role
 from flitstack.mapping.workbook import (
@@ -57,11 +59,19 @@ def propose(
 @map_app.command("confirm")
 def confirm(
     workbook: Path = typer.Option(Path("flitstack-map.yaml"), help="workbook to confirm"),
-    by: str = typer.Option(None, "--by", help="who confirms (default: your login name)"),
+    by: str = typer.Option(
+        None, "--by", help="your name, recorded as who confirmed (asked for when left out)"
+    ),
+    protection_as_proposed: bool = typer.Option(
+        False,
+        help="take the protection profile's proposal for every undecided category of "
+        "patient data (recorded as such)",
+    ),
 ) -> None:
     """Confirm the workbook as it is now; editing it later requires confirming again."""
+    who = (by or "").strip() or ask_who_confirms()
     try:
-        c = confirm_workbook(workbook, by)
+        c = confirm_workbook(workbook, who, protection_as_proposed=protection_as_proposed)
     except (WorkbookError, FileNotFoundError) as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
@@ -70,6 +80,20 @@ def confirm(
         f"Confirmed by {c.confirmed_by} at {c.confirmed_at} (digest {c.digest[:12]}); "
         f"{c.review_items} entries were marked for review."
     )
+
+
+def ask_who_confirms() -> str:
+    """The name of the person confirming, asked at the terminal: a confirmation is a person's
+    word, so it is never filled in from the login name, and a script must say it (--by)."""
+    if not cli_engine.interactive():
+        raise BadInput(
+            'who confirms the map? pass --by "Your Name" (the name is recorded with the '
+            "confirmation; nothing was confirmed)"
+        )
+    while True:
+        name = str(typer.prompt("Your name (recorded as who confirmed the map)")).strip()
+        if name:
+            return name
 
 
 @map_app.command("set-role")

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flitstack.errors import BadInput
+from flitstack.mapping.protection import default_profile
 from flitstack.reporting import write_private
 from flitstack.settings import Settings
 
@@ -54,7 +55,10 @@ SECTIONS = {
     "practice": (
         "timezone", "region", "currency", "source_tooth_notation", "target_tooth_notation",
     ),
-    "migration": ("fallback_owner_email", "duplicate_policy"),
+    "migration": (
+        "fallback_owner_email", "duplicate_policy", "max_document_mb", "protection_profile",
+        "visibility_by_location",
+    ),
 }  # fmt: skip
 
 
@@ -140,6 +144,14 @@ fallback_owner_email = {fallback}
 # A Person with the same e-mail, or an Organization with the same name, already exists:
 # "update" it (its before-image is kept for rollback), "skip" it, or "create" a new one.
 duplicate_policy = "update"
+# Patient data protection: us-hipaa, eu-gdpr or other proposes, per category of health data,
+# what goes to Pipedrive; you decide each in the workbook (see README "Patient data").
+protection_profile = {protection}
+# Restrict each user to their location's patients: records are made visible to the owner's
+# visibility group, and reports/visibility-groups.csv lists the groups to create in Pipedrive.
+visibility_by_location = false
+# Documents larger than this many MB are listed in the rejects report, never uploaded.
+max_document_mb = 50
 
 [paths]
 workbook = "flitstack-map.yaml"      # the field map you review and confirm
@@ -160,6 +172,7 @@ def write_project_file(
     overwrite: bool = False,
     base_url: str = "",
     tooth_notation: str = "universal",
+    protection_profile: str | None = None,
 ) -> Path:
     """Write a commented project file; refuse to replace one unless asked."""
     if path.exists() and not overwrite:
@@ -177,6 +190,7 @@ def write_project_file(
         plan=q(plan),
         seats=seats,
         tooth=q(tooth_notation),
+        protection=q(protection_profile or default_profile(region)),
         base_url_line=(
             f"base_url = {q(base_url)}   # the API root flitstack talks to instead of Pipedrive"
             if base_url

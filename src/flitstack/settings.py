@@ -43,6 +43,19 @@ class Settings(BaseModel):
         None, description="Pipedrive user who owns records of unresolved providers"
     )
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.UPDATE
+    protection_profile: str | None = Field(
+        None,
+        description="us-hipaa, eu-gdpr or other: proposes what health data goes to Pipedrive "
+        "(init proposes one by region)",
+    )
+    visibility_by_location: bool = Field(
+        False,
+        description="persons and deals visible to their owner's visibility group; the setup "
+        "report lists the groups to create per location and their users",
+    )
+    max_document_mb: float = Field(
+        50, gt=0, description="documents larger than this (MB) are reported, never uploaded"
+    )
     company_domain: str | None = Field(
         None, description="Pipedrive company domain, e.g. 'acme' for acme.pipedrive.com"
     )
@@ -90,6 +103,18 @@ class Settings(BaseModel):
     @classmethod
     def _known_plan(cls, value: str) -> str:
         return check_plan(value)  # UnknownPlan is a ValueError: it names the plans there are
+
+    @field_validator("protection_profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("us-hipaa", "eu-gdpr", "other"):
+            raise ValueError(f"unknown protection profile {value!r}: us-hipaa, eu-gdpr or other")
+        return value
+
+    def profile(self) -> str:
+        """The protection profile the project chose (``flitstack init`` proposes one by
+        region); without one, ``other``: its proposals still wait for a person's decision."""
+        return self.protection_profile or "other"
 
     @field_validator("region")
     @classmethod

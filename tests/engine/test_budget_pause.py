@@ -27,7 +27,7 @@ def test_budget_forecast_then_clean_stop_then_resume_after_reset(tmp_path: Path)
     export = tmp_path / "export"
     generate_export(export, 20, seed=17)
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     state = tmp_path / "state.sqlite"
     notices: list[str] = []
     config = SandboxConfig(burst_limit=1000, search_burst_limit=1000, daily_budget=1200)

@@ -27,7 +27,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     export = root / "export"
     generate_export(export, 30, seed=5)
     workbook = save_workbook(propose_map(export, SETTINGS), root / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     return export, workbook
 
 

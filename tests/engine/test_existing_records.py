@@ -28,7 +28,7 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str,
     workbook = save_workbook(
         propose_map(export, Settings(timezone="America/Chicago")), root / "map.yaml"
     )
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     with open_export(export) as source:
         patient = next(
             r

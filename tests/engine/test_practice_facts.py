@@ -36,7 +36,7 @@ def _migration(export: Path, root: Path, project: Settings, **wb_edits: Any) -> 
     for key, value in wb_edits.items():
         setattr(wb, key, value)
     path = save_workbook(wb, root / "map.yaml")
-    confirm_workbook(path, "test")
+    confirm_workbook(path, "test", protection_as_proposed=True)
     state = StateStore(root / "s.sqlite")
     return Migration(export, path, state, None, project)  # type: ignore[arg-type]
 
@@ -45,7 +45,7 @@ def test_a_project_in_another_time_zone_is_refused_at_setup_and_writes_nothing(
     export: Path, tmp_path: Path
 ) -> None:
     wb = save_workbook(propose_map(export, CHICAGO), tmp_path / "map.yaml")
-    confirm_workbook(wb, "test")
+    confirm_workbook(wb, "test", protection_as_proposed=True)
     new_york = Settings(timezone="America/New_York")
     with running_sandbox(SandboxConfig(burst_limit=1000)) as sb:
         before = sb.dump()
@@ -114,7 +114,7 @@ def test_a_map_that_binds_no_column_to_a_files_id_is_refused(export: Path, tmp_p
     wb = propose_map(export, CHICAGO)
     set_role(wb, "appointments", "AppointmentID", None)  # the person unmapped the ID column
     path = save_workbook(wb, tmp_path / "map.yaml")
-    confirm_workbook(path, "test")
+    confirm_workbook(path, "test", protection_as_proposed=True)
     m = Migration(export, path, StateStore(tmp_path / "s.sqlite"), None, CHICAGO)  # type: ignore[arg-type]
     with pytest.raises(BindingError, match=r"appointments\.csv: no column is mapped to the role"):
         m.check_practice()

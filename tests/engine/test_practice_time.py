@@ -56,7 +56,7 @@ def test_1030_practice_time_lands_at_the_right_utc_instant_in_and_out_of_dst(
     with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
         m = Migrator(project, token=sb.api_token, api_root=sb.base_url)
         m.propose(export)
-        m.confirm(by="Test")
+        m.confirm(by="Test", protection_as_proposed=True)
         m.migrate(export, skip_sample_gate=True)
         diff = m.verify(export)
         activities = sb.dump()["activities"]

@@ -86,7 +86,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         out[f"{name}_extra_fields"] = {c.custom.name for c in extras if c.custom}
         out[f"{name}_extra_lines"] = {c.options["label"] for c in extras if c.field == "note_line"}
         path = save_workbook(wb, root / f"{name}-map.yaml")
-        confirm_workbook(path, "test")
+        confirm_workbook(path, "test", protection_as_proposed=True)
         out[f"{name}_summary"], out[f"{name}_dump"] = _migrate(
             export, path, root / f"{name}.sqlite"
         )

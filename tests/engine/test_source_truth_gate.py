@@ -50,7 +50,7 @@ def broken(tmp_path: Path) -> tuple[Path, Path]:
     generate_export(export, 30, seed=4)
     _break_appointments(export)
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     return export, workbook
 
 
@@ -95,7 +95,7 @@ def test_a_sample_that_loses_every_appointment_is_not_clean_and_the_full_run_is_
             accept_loss(workbook, loss["file"], loss["column"], "the MDC export lost the links")
         with pytest.raises(Exception, match="edited after"):
             _run(sb, export, workbook, state, None)  # the decision must be confirmed first
-        confirm_workbook(workbook, "Practice Manager")
+        confirm_workbook(workbook, "Practice Manager", protection_as_proposed=True)
         assert load_workbook(workbook).accepted_losses
         summary = _run(sb, export, workbook, state, None)
         assert summary.unaccounted() == {}
@@ -137,7 +137,7 @@ def test_rows_skipped_on_purpose_are_not_counted_as_lost_values(tmp_path: Path) 
     with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
         csv.writer(fh).writerows(rows)
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
 
         async def go() -> DiffReport:

@@ -94,7 +94,10 @@ def test_broken_exports_get_one_clear_line_from_every_command(
     (tmp_path / "flitstack.toml").write_text(PROJECT)
     # a map made before the damage: the account steps must refuse the damaged export too
     assert runner.invoke(app, ["map", "propose", str(export)]).exit_code == 0
-    assert runner.invoke(app, ["map", "confirm", "--by", "Test"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["map", "confirm", "--protection-as-proposed", "--by", "Test"]).exit_code
+        == 0
+    )
     breaks(export)
     # the audit reads every file: it must refuse; the others refuse or, when they do not read
     # the damaged file, work: never a traceback
@@ -128,7 +131,7 @@ def test_a_project_without_a_workbook_and_a_workbook_with_control_characters(
         assert runner.invoke(app, ["map", "propose", str(good)]).exit_code == 0
         workbook = tmp_path / "flitstack-map.yaml"
         workbook.write_text(workbook.read_text().replace("columns:", "columns:\x00\x1b", 1))
-        for args in (["map", "show"], ["map", "confirm", "--by", "T"],
+        for args in (["map", "show"], ["map", "confirm", "--protection-as-proposed", "--by", "T"],
                      ["setup", str(good), "--api-root", sb.base_url]):  # fmt: skip
             _one_clear_line(runner.invoke(app, args), "flitstack-map.yaml")
         assert sb.dump()["persons"] == []

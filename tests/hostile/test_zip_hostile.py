@@ -299,7 +299,7 @@ def test_an_oversize_document_is_rejected_on_its_row_and_never_uploaded(tmp_path
 
     reasons = {n[1]: n[5] for n in notes if n[0] == "documents" and n[4] == "rejected"}
     assert reasons[victim["DocumentID"]] == (
-        "the document is 200.0 MB, over Pipedrive's 50 MB limit per file: not uploaded"
+        "the document is 200.0 MB, over the 50 MB limit per file: not uploaded"
     )
     assert f"documents:{victim['DocumentID']}" not in target.keys
     uploaded = target.records["files"].values()
@@ -319,7 +319,7 @@ def test_an_oversize_document_in_a_zip_has_the_same_reason(
     )
     with open_export(archive) as export:
         assert export.document_problem("1/scan.png") == (
-            "the document is 1.5 MB, over Pipedrive's 1 MB limit per file: not uploaded"
+            "the document is 1.5 MB, over the 1 MB limit per file: not uploaded"
         )
         with pytest.raises(ExportError, match=r"^documents/1/scan.png: the document is 1.5 MB"):
             export.document("1/scan.png")

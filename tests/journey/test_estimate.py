@@ -63,7 +63,7 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _real_flow(export: Path, sample: int, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """setup, migrate --sample, its diff, migrate, verify: as the CLI runs them, in a sandbox."""
     workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     config = SandboxConfig(burst_limit=10_000, search_burst_limit=10_000, daily_budget=10**9)
     with running_sandbox(config) as sb:
 

@@ -62,12 +62,12 @@ def test_workbook_round_trip_keeps_comments_and_gate_demands_reconfirmation(
     assert "# patients.PatientID" in path.read_text()
     with pytest.raises(MapNotConfirmed, match="has not been confirmed"):
         require_confirmed(path)
-    confirmation = confirm_workbook(path, "Dr. Reviewer")
+    confirmation = confirm_workbook(path, "Dr. Reviewer", protection_as_proposed=True)
     assert require_confirmed(path).digest == confirmation.digest
     text = path.read_text().replace("reason: Deal title", "reason: Deal title (edited)", 1)
     path.write_text(text)
     assert load_workbook(path).columns  # still valid
     with pytest.raises(MapNotConfirmed, match=r"edited after Dr\. Reviewer confirmed"):
         require_confirmed(path)
-    confirm_workbook(path, "Dr. Reviewer")
+    confirm_workbook(path, "Dr. Reviewer", protection_as_proposed=True)
     require_confirmed(path)

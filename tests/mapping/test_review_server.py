@@ -236,11 +236,13 @@ def test_review_edit_and_confirm_in_headless_chromium(workbook: Path) -> None:
         assert workbook.read_bytes() == saved
 
         # confirm with a name; the page shows the digest
+        page.locator("#protection-as-proposed").check()  # patient data: the proposals
         page.locator("#confirm-name").fill("Dr. Ada Reviewer")
         page.locator("#confirm-button").click()
+        expect(page.locator("#state")).to_have_text("confirmed")
+        # the decisions taken as proposed are written into the workbook, then confirmed
         expect(page.locator("#digest")).to_have_text(workbook_digest(load_workbook(workbook)))
         digest = page.locator("#digest").inner_text()
-        expect(page.locator("#state")).to_have_text("confirmed")
         page.reload()
         expect(page.locator("#digest")).to_have_text(digest)
         browser.close()

@@ -31,7 +31,7 @@ def _refused(wb: Workbook, tmp_path: Path, break_it: Callable[[Workbook], None])
     break_it(broken)
     path = save_workbook(broken, tmp_path / NAME)
     with pytest.raises(WorkbookValidationError) as info:
-        confirm_workbook(path, "Dr. Reviewer")
+        confirm_workbook(path, "Dr. Reviewer", protection_as_proposed=True)
     assert isinstance(info.value, WorkbookError)
     assert not confirmation_path(path).exists(), "a refused workbook is never confirmed"
     assert str(info.value).count("\n") == len(info.value.problems)
@@ -41,7 +41,7 @@ def _refused(wb: Workbook, tmp_path: Path, break_it: Callable[[Workbook], None])
 def test_untouched_proposal_confirms(proposal: Workbook, tmp_path: Path) -> None:
     validate_workbook(proposal)
     path = save_workbook(proposal, tmp_path / NAME)
-    confirmation = confirm_workbook(path, "Dr. Reviewer")
+    confirmation = confirm_workbook(path, "Dr. Reviewer", protection_as_proposed=True)
     assert require_confirmed(path).digest == confirmation.digest
 
 

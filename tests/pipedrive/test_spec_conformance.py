@@ -345,7 +345,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> list[Exchange]:
     later = root / "later"
     make_later_export(export, later)
     workbook = save_workbook(propose_map(export, SETTINGS), root / "map.yaml")
-    confirm_workbook(workbook, "test")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
     recorder = RecordingTransport()
     config = SandboxConfig(
         burst_limit=1000, search_burst_limit=1000,

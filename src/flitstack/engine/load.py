@@ -219,6 +219,12 @@ class Runner:
     async def _run_batch(self, ctx: LoadContext, batch: list[SourceKind]) -> None:
         writes: list[Write] = []
         for kind in batch:
+            withheld = ctx.builder.withheld_kinds.get(kind.name)
+            if withheld is not None and kind.source is not None:  # never sent: each row says why
+                for rows in ctx.children(kind.source).values():
+                    for r in rows:
+                        ctx.accounting.row(kind.source, r, "skipped", withheld)
+                continue
             writes.extend(kind.writes(ctx))
         if writes:
             label = " + ".join(dict.fromkeys(w.kind for w in writes))

@@ -40,9 +40,11 @@ from flitstack.engine.staging import MemorySource, RowSource, Staging
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import source_truth
 from flitstack.engine.verify import DiffReport, verify_records
+from flitstack.engine.withheld import prove_withheld
 from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
 from flitstack.mapping.practice import PracticeConflict, practice_settings
+from flitstack.mapping.protection import apply_protection
 from flitstack.mapping.roles import BindingError, Bindings
 from flitstack.mapping.workbook import Workbook, load_workbook
 from flitstack.pipedrive.client import PipedriveClient, record_path
@@ -58,6 +60,17 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 LOAD_ORDER = PIPEDRIVE_ORDER
+
+
+#: Pipedrive's ``visible_to`` for "the owner's visibility group" (1 owner, 3 company, 5 group,
+#: 7 group and sub-groups); the API cannot create the groups themselves
+OWNERS_VISIBILITY_GROUP = 5
+#: the audit log's source key for a record deleted by erasure (no patient ID kept)
+FORGOTTEN = "(forgotten)"
+
+
+class FallbackOwnerUnknown(Refused):
+    """The project's fallback owner is not an active user of the account."""
 
 
 def _legacy_file_name(key: str) -> str:
@@ -214,7 +227,8 @@ class Migration:
         self.concurrency = concurrency
         self.chunk = 500  # patients loaded (with their children) at a time
         self.progress = progress or (lambda step, done, total: None)
-        self.wb: Workbook = load_workbook(workbook_path)
+        # the engine runs the map with the practice's protection decisions applied
+        self.wb: Workbook = apply_protection(load_workbook(workbook_path))
         self.bindings = Bindings.from_workbook(self.wb)
         self.setup_state = Setup()
         self.run_id = 0
@@ -223,6 +237,10 @@ class Migration:
         self.resolution: list[dict[str, str]] = []
         self.existing_emails: dict[str, int] = {}  # pre-migration persons by e-mail
         self.existing_orgs: dict[str, int] = {}  # pre-migration organizations by name
+        self.forgotten_keys: list[str] = []  # what the last ``forget`` erased
+        #: location ID → e-mails of the users whose providers work there (visibility groups)
+        self.visibility_groups: dict[str, set[str]] = {}
+        self.location_names: dict[str, str] = {}
 
     # --- writes, audited ------------------------------------------------------------------------
     async def _write(
@@ -407,6 +425,16 @@ class Migration:
         """Custom fields (reused when one of the same name and type exists), pipelines, users."""
         require_confirmed(self.workbook_path)
         self.check_practice()
+        # providers become the account's active users by e-mail; the fallback owner must be one
+        users = [u for u in await self.pd.users() if u.get("active_flag", True)]
+        by_email = {str(u.get("email", "")).casefold(): int(u["id"]) for u in users}
+        fallback = (self.settings.fallback_owner_email or "").strip()
+        if fallback and fallback.casefold() not in by_email:
+            raise FallbackOwnerUnknown(
+                f"the fallback owner {fallback!r} is not an active user of this Pipedrive "
+                f"account (its users: {', '.join(sorted(str(u.get('email')) for u in users))}): "
+                "set [migration] fallback_owner_email in flitstack.toml to one of them"
+            )
         if self.state.snapshot() is None:  # before the first write, for the rollback proof
             self.state.save_snapshot(await self.snapshot_account())
         self._index_existing(self.state.snapshot() or {})
@@ -480,11 +508,8 @@ class Migration:
                     )  # fmt: skip
                     st = res.get("data", res)
                 s.stages[(pipe.name, stage)] = int(st["id"])
-        users = await self.pd.users()
-        by_email = {str(u.get("email", "")).casefold(): int(u["id"]) for u in users}
         me = await self.pd.me()
-        fallback = self.settings.fallback_owner_email
-        s.fallback_user = by_email.get((fallback or "").casefold(), int(me["id"]))
+        s.fallback_user = by_email.get(fallback.casefold(), int(me["id"]))
         s.activity_types = {t["key_string"] for t in await self.pd.activity_types()}
         self.resolution = []
         with open_export(self.export_path, self.bindings) as export:
@@ -509,6 +534,13 @@ class Migration:
                     {"provider": pid, "name": name, "email": email,
                      "user_id": str(s.provider_users[pid]), "resolution": how}
                 )  # fmt: skip
+                location = str(row.values.get(role("providers", "location_id")) or "").strip()
+                if user is not None:
+                    self.visibility_groups.setdefault(location, set()).add(email)
+            names = {r.source_id: str(r.values.get(role("locations", "name")) or "")
+                     for r in export.read("locations") if isinstance(r, Row)
+                     } if export.has("locations") else {}  # fmt: skip
+            self.location_names = {k or "": v for k, v in names.items()}
         self.setup_state = s
         return s
 
@@ -619,6 +651,7 @@ class Migration:
         require_confirmed(self.workbook_path)
         self.run_id = self.state.start_run(kind)
         self.seen = set()
+        self.audit_protection()
         await self.setup()
         summary = LoadSummary()
         with (
@@ -633,6 +666,20 @@ class Migration:
             summary.matched[k] = v.get("matched", 0)
         self.state.finish_run(self.run_id, "done", summary.as_dict())
         return summary
+
+    def audit_protection(self) -> None:
+        """The audit log says, for each run, what the practice decided per category of
+        patient data (the decisions confirmed with the map)."""
+        protection = self.wb.protection
+        if protection is None:
+            return
+        said = "; ".join(
+            f"{name}: {d.decision or 'undecided'}" for name, d in protection.decisions.items()
+        )
+        if protection.accepted_as_proposed_by:
+            said += f" (accepted as proposed by {protection.accepted_as_proposed_by})"
+        self.state.audit(self.run_id, "DECIDE", f"protection:{protection.profile}",
+                         "protection", "", None, said, 0)  # fmt: skip
 
     def forecast_budget(self, rows: RowSource) -> dict[str, int | None]:
         """Tokens the records still to create will cost, against what the account has left.
@@ -716,11 +763,17 @@ class Migration:
             run_id,
             sample=kind == "sample",
         )
+        report.protection = prove_withheld(
+            self.export_path, self.bindings, self.wb.protection, report.actual
+        )
         self.state.record_check(
             run_id or self.run_id,
             kind,
             len(report.checks),
-            len(report.differences) + len(report.missing),
+            # a withheld value found in the account blocks the gate like a difference
+            len(report.differences)
+            + len(report.missing)
+            + sum(p.found + p.records_of_withheld_kinds for p in report.protection),
             sum(report.records.values()),
         )
         self.state.record_losses(run_id or self.run_id, report.truth.over_limit())
@@ -758,6 +811,7 @@ class Migration:
         )
         for file, n in summary.rejected.items():  # rows the reader could not read at all
             accounting.outcomes["rejected"][file] += n
+        export.max_document_bytes = int(self.settings.max_document_mb * 1024 * 1024)
         await run_kinds(
             KINDS, self, b, rows, accounting,
             chosen={p or "" for p in self.pick_sample(rows, sample)} if sample else None,
@@ -777,6 +831,8 @@ class Migration:
         if w.match == "organization":
             return await self._organization(w)
         body = w.build()
+        if self.settings.visibility_by_location and w.kind in {"persons", "deals"}:
+            body["visible_to"] = OWNERS_VISIBILITY_GROUP
         if w.match == "person":
             return await self._person(w.key, body, w.row)  # type: ignore[arg-type]
         person_id = ctx.ids["persons"].get(w.person) if w.person else None
@@ -850,7 +906,9 @@ class Migration:
 
     def pick_sample(self, rows: RowSource | dict[str, list[Row]], size: int) -> set[str | None]:
         """Patients covering the hard cases first (each kind declares the cases its rows make:
-        a second coverage, an active plan, a lab case, notes, documents…)."""
+        a second coverage, an active plan, a lab case, notes, documents…), then the richest
+        others: exactly ``size`` when that many can be migrated (Deleted ones cannot), else all
+        of them; ``sample_picked`` says how many and why."""
         source = MemorySource(rows) if isinstance(rows, dict) else rows
         b = Builder(self.wb, self.settings, self.setup_state)
         features: dict[str, set[str]] = {}
@@ -862,12 +920,28 @@ class Migration:
                 if marks:
                     pid = str(r.values.get(kind.parent_role) or "").strip()
                     features.setdefault(pid, set()).update(marks)
-        status_role = role("patients", "status")
-        patients = [
-            p.source_id or "" for p in source.rows("patients")
-            if p.values.get(status_role) != "Deleted"
-        ]  # fmt: skip
-        return set(pick_covering(patients, features, size))
+        # eligible as the patients kind selects them: not marked with a skip value (Deleted)
+        skip: dict[str, set[str]] = {}
+        for c in b.cols("patients"):
+            if c.options.get("skip_values"):
+                skip.setdefault(c.key, set()).update(str(v) for v in c.options["skip_values"])
+        patients: dict[str, None] = {}
+        skipped: dict[str, set[str]] = {}  # skip value (Deleted) → patients marked with it
+        for p in source.rows("patients"):
+            pid = p.source_id or ""
+            held = [(str(p.values.get(k) or ""), values) for k, values in skip.items()]
+            marked = next((v for v, values in held if v in values), None)
+            if marked is None:
+                patients.setdefault(pid)
+            else:
+                skipped.setdefault(marked, set()).add(pid)
+        chosen = pick_covering(list(patients), features, size)
+        #: what the sample took, and why fewer than asked (for the person who asked)
+        self.sample_picked: dict[str, Any] = {
+            "asked": size, "picked": len(chosen), "eligible": len(patients),
+            "skipped": {mark: len(ids - set(patients)) for mark, ids in sorted(skipped.items())},
+        }  # fmt: skip
+        return set(chosen)
 
     # --- rollback ------------------------------------------------------------------------------
     async def rollback(self) -> dict[str, Any]:
@@ -938,6 +1012,38 @@ class Migration:
     def _matched_keys(self) -> list[tuple[str, int]]:
         rows = self.state.db.execute("SELECT key, pd_id FROM idmap WHERE created=0")
         return [(r[0], int(r[1])) for r in rows]
+
+    async def forget(self, patient_ids: list[str]) -> dict[str, Any]:
+        """Erasure: delete each patient's person and every record linked to it from Pipedrive,
+        then purge the patient from the local state. The audit log keeps one line per deleted
+        record, its key replaced by ``(forgotten)``: no personal data, no patient ID."""
+        self.run_id = self.state.start_run("forget")
+        deleted: Counter[str] = Counter()
+        not_found: list[str] = []
+        forgotten: list[str] = []
+        payloads = self.state.payloads()
+        order = {kind: n for n, kind in enumerate(LOAD_ORDER)}
+        for pid in patient_ids:
+            key = f"patients:{pid}"
+            person = self.state.pd_id(key)
+            if person is None:
+                not_found.append(pid)
+                continue
+            linked = [(k, kind, pd_id) for k, kind, pd_id, body in payloads
+                      if k != key and body.get("person_id") == person]  # fmt: skip
+            linked.sort(key=lambda item: -order.get(item[1], 0))  # children before parents
+            for k, kind, pd_id in [*linked, (key, "persons", person)]:
+                with contextlib.suppress(NotFound):
+                    await self._write_delete(kind, FORGOTTEN, pd_id, record_path(kind, pd_id))
+                self.state.forget_before_image(kind, pd_id)  # a matched person's old copy
+                forgotten.append(k)
+                deleted[kind] += 1
+        self.state.purge_patient_data(forgotten)
+        result = {"patients": len(patient_ids) - len(not_found), "deleted": dict(deleted),
+                  "not_found": not_found}  # fmt: skip
+        self.state.finish_run(self.run_id, "done", {"deleted": dict(deleted)})
+        self.forgotten_keys = forgotten
+        return result
 
     async def _write_delete(self, kind: str, key: str, pd_id: int, path: str) -> None:
         try:

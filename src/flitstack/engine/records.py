@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from flitstack.mapping.known import LOCATION_TYPE_FIELD, SOURCE_ID_FIELD
+from flitstack.mapping.protection import apply_protection, withheld_columns, withheld_kinds
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
 from flitstack.source.reader import Row
@@ -103,7 +104,11 @@ class Builder:
     """Payload builders for each Pipedrive object, by the workbook's column roles."""
 
     def __init__(self, wb: Workbook, settings: Settings, setup: Setup) -> None:
-        self.wb, self.settings, self.setup = wb, settings, setup
+        # a withheld category's columns are not mapped (their decision is their reason)
+        self.wb, self.settings, self.setup = apply_protection(wb), settings, setup
+        #: object kinds whose rows the practice withholds whole → why
+        self.withheld_kinds = withheld_kinds(wb.protection)
+        self._withheld_columns = withheld_columns(wb.protection)
         #: flagged values: kept here, or handed to ``sink`` as they come (a long run keeps
         #: none in memory); ``flagged`` counts them either way
         self.problems: list[Problem] = []
@@ -120,6 +125,11 @@ class Builder:
             self.sink(problem)
         else:
             self.problems.append(problem)
+
+    def withholds(self, file: str, column_role: str) -> bool:
+        """True when the practice withholds this column's category (a title or a label built
+        from it leaves it out)."""
+        return (file, column_role) in self._withheld_columns
 
     # --- column helpers --------------------------------------------------------------------
     def cols(self, file: str, **match: Any) -> list[ColumnMap]:

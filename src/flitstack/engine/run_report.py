@@ -7,21 +7,43 @@ step reports written beside it, so the page can be rebuilt at any time with
 
 from __future__ import annotations
 
+import csv
 import json
-import re
-from collections import Counter
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flitstack.engine.migration import LOAD_ORDER
-from flitstack.engine.reports import write_audit_log
+from flitstack.engine.reports import (
+    DIFF_STEMS,
+    audit_inventory,
+    current_outcomes,
+    delta_review,
+    issues_by_kind,
+    last_summary,
+    project_page,
+    shown_export,
+    write_audit_log,
+    write_delta_report,
+    write_setup_report,
+)
 from flitstack.engine.state import StateStore
-from flitstack.engine.verify import unaccepted_losses
+from flitstack.engine.verify import HTML_RECORDS, TIME_EXAMPLES, unaccepted_losses
 from flitstack.mapping.confirm import Confirmation, read_confirmation
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
-from flitstack.reporting import read_csv, write_csv, write_html
+from flitstack.reporting import (
+    kind_label,
+    plain_reason,
+    read_csv,
+    reason_kind,
+    restore_cell,
+    write_csv,
+    write_html,
+)
+
+__all__ = ["current_outcomes", "write_outcomes", "write_project_report", "write_run_report"]
 
 
 def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str, Any]:
@@ -50,19 +72,9 @@ def activity_series(audit: list[dict[str, Any]], buckets: int = 40) -> dict[str,
     }
 
 
-def current_outcomes(state: StateStore) -> list[dict[str, Any]]:
-    """Rejected, skipped and flagged rows as the latest full read of an export found them.
-
-    Each run re-reads the export and records its outcomes; a sample's "not in the sample"
-    skips, or an earlier run's duplicates, would only blur the picture.
-    """
-    full = [r["id"] for r in state.runs() if r["kind"] in {"migrate", "delta"}]
-    return state.outcomes(max(full)) if full else state.outcomes()
-
-
 def issue_kind(reason: str) -> str:
     """A reason without its particulars, so the same kind of issue is counted once."""
-    return re.sub(r"\b\d+\b", "N", reason.split(";")[0])[:90]
+    return reason_kind(reason)
 
 
 def in_load_order(counts: Mapping[str, int]) -> dict[str, int]:
@@ -100,27 +112,31 @@ def write_run_report(
     delta: dict[str, Any] | None = None,
     rollback: dict[str, Any] | None = None,
     created: dict[str, int] | None = None,
+    page: dict[str, Any] | None = None,
 ) -> Path:
     """The run report: one offline HTML page, every number from the state store.
 
-    ``created`` is given when the ID map no longer holds it (after a rollback).
+    ``created`` is given when the ID map no longer holds it (after a rollback); ``page`` is
+    :func:`~flitstack.engine.reports.project_page`'s (what needs attention, the export).
     """
-    outcomes = current_outcomes(state)
-    issues = Counter((o["outcome"], issue_kind(o["reason"])) for o in outcomes)
+    issues = issues_by_kind(current_outcomes(state))
     audit = state.audit_rows()
     if created is None:
         created = created_counts(state)
     series = activity_series(audit)
+    page = page or {"export_path": str(export), "attention": [], "next_step": ""}
     return write_html(
         out / "report.html",
         "run_report.html.j2",
         project=str(out),
-        export=str(export),
+        export=page["export_path"] or str(export),
         api_root=api_root,
         confirmation=confirmation,
         summary=summary,
         created=created,
-        issues=issues.most_common(40),
+        issues=issues,
+        flagged=sum(i["count"] for i in issues if i["outcome"] == "flagged"),
+        rejected=sum(i["count"] for i in issues if i["outcome"] == "rejected"),
         resolution=resolution,
         writes=len(audit),
         tokens=sum(int(a["token_cost"] or 0) for a in audit),
@@ -131,13 +147,16 @@ def write_run_report(
         sample_diff=sample_diff,
         full_diff=full_diff,
         delta=delta,
+        delta_review=len(delta_review(delta)),
         links=links,
+        **{k: v for k, v in page.items() if k != "export_path"},
+        export_path=page["export_path"] or str(export),
     )
 
 
 #: The step reports the run report links, when they exist (label, path under the project).
 STEP_REPORTS = [
-    ("Schema inventory", "audit/schema-inventory.html"),
+    ("Schema inventory", "{inventory}"),
     ("Field map (confirmed)", "{map_html}"),
     ("Setup: custom fields, pipelines, provider resolution", "reports/setup.html"),
     ("Sample diff", "reports/sample-diff.html"),
@@ -153,12 +172,8 @@ STEP_REPORTS = [
 ]
 
 
-DIFF_STEMS = {"sample": "sample", "full": "full-migration"}  # write_diff's file stems
-
-
 def _last_summary(state: StateStore, kinds: set[str]) -> dict[str, Any] | None:
-    done = [r for r in state.runs() if r["kind"] in kinds and r["summary"]]
-    return json.loads(done[-1]["summary"]) if done else None
+    return last_summary(state, kinds)
 
 
 def _check(state: StateStore, kind: str, workbook: Path, reports: Path) -> dict[str, Any] | None:
@@ -174,12 +189,13 @@ def _check(state: StateStore, kind: str, workbook: Path, reports: Path) -> dict[
     except WorkbookError:
         wb = None
     unaccepted = unaccepted_losses(state, int(check["run_id"]), wb)
+    leaked = [p for p in times.get("protection") or [] if p.get("clean") is False]
     return {
         "records": check["records"], "fields": check["fields"],
         "differences": check["differences"], "missing_records": "incl.",
         "losses_over_limit": len(state.losses(int(check["run_id"]))),
         "unaccepted_losses": unaccepted,
-        "clean": not check["differences"] and not unaccepted,
+        "clean": not check["differences"] and not unaccepted and not leaked,
         "times": times.get("times", []), "timezone": times.get("timezone", ""),
     }  # fmt: skip
 
@@ -192,15 +208,20 @@ def write_project_report(
     api_root: str = "",
     diffs: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Rebuild ``report.html`` of a project from its state and step reports.
+    """Rebuild ``report.html`` of a project from its state and step reports, and refresh the
+    step pages (setup, diffs, delta) so each opens with what needs attention as it is now.
 
     ``diffs`` ("sample", "full") are the summaries of diffs in hand; otherwise the stored checks
-    are shown, whose difference counts include records found missing.
+    are shown, whose difference counts include records found missing. Without ``export`` (or
+    with "."), the export the workbook records is shown.
     """
     reports = root / "reports"
     write_outcomes(state, reports / "rejects-and-flags.csv")
     if state.audit_rows():
         write_audit_log(state, reports / "audit-log.csv")
+    export = shown_export(export, workbook)
+    page = project_page(root, state, workbook, export)
+    refresh_step_pages(root, state, workbook, page)
     summary = _last_summary(state, {"migrate"}) or _last_summary(state, {"sample"}) or {}
     summary.setdefault("source_rows", {})
     for part in ("migrated", "merged", "rejected", "skipped"):
@@ -213,11 +234,15 @@ def write_project_report(
     rollback = None
     if (reports / "rollback.json").exists():
         rollback = json.loads((reports / "rollback.json").read_text(encoding="utf-8"))
-    map_html = _relative(workbook.with_suffix(".html"), root)
+    inventory = audit_inventory(root, export)
+    paths = {
+        "map_html": _relative(workbook.with_suffix(".html"), root),
+        "inventory": _relative(inventory, root) if inventory else "audit/schema-inventory.html",
+    }
     links = [
-        (label, path.format(map_html=map_html))
+        (label, path.format(**paths))
         for label, path in STEP_REPORTS
-        if (root / path.format(map_html=map_html)).exists()
+        if (root / path.format(**paths)).exists()
     ]
     confirmation = read_confirmation(workbook) or Confirmation(
         workbook=str(workbook), digest="", confirmed_by="(not confirmed)", confirmed_at="",
@@ -228,22 +253,121 @@ def write_project_report(
         created = in_load_order(rollback.get("deleted") or {})
     diffs = diffs or {}
     return write_run_report(
-        root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary, state,
-        resolution, links, rollback_status(rollback),
+        root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary,
+        state, resolution, links, rollback_status(rollback),
         diffs.get("sample") or _check(state, "sample", workbook, reports),
         diffs.get("full") or _check(state, "full", workbook, reports),
-        _last_summary(state, {"delta"}), rollback, created,
+        _last_summary(state, {"delta"}), rollback, created, page,
     )  # fmt: skip
 
 
+def refresh_step_pages(
+    root: Path, state: StateStore, workbook: Path | None, page: dict[str, Any]
+) -> None:
+    """Write the setup, diff and delta pages again from what their steps left in the reports
+    folder (and the state), each opening with the project's attention as it is now."""
+    reports = root / "reports"
+    if (reports / "setup.html").exists() and (reports / "provider-resolution.csv").exists():
+        write_setup_report(
+            reports, state, read_csv(reports / "provider-resolution.csv"),
+            page["export_path"], workbook, page,
+        )  # fmt: skip
+    for kind, stem in DIFF_STEMS.items():
+        rewrite_diff_page(reports, stem, kind, state, page)
+    delta = reports / "delta.json"
+    if (reports / "delta.html").exists() and delta.exists():
+        data = json.loads(delta.read_text(encoding="utf-8"))
+        write_delta_report(reports, data, str(data.get("export") or "the later export"), page)
+
+
+DIFF_TITLES = {"sample": "Sample", "full-migration": "Full migration"}
+
+
+def rewrite_diff_page(
+    reports: Path, stem: str, kind: str, state: StateStore, page: dict[str, Any]
+) -> Path | None:
+    """``<stem>-diff.html`` again from its CSV and JSON (``verify.write_diff``'s), with records
+    named by their patient and the attention at the top. Left as it is when its records no
+    longer missing cannot be told from the state (the page then keeps what it showed)."""
+    html, table, sidecar = (reports / f"{stem}-diff.{ext}" for ext in ("html", "csv", "json"))
+    if not (html.exists() and table.exists() and sidecar.exists()):
+        return None
+    summary = json.loads(sidecar.read_text(encoding="utf-8"))
+    by_record: dict[str, list[dict[str, Any]]] = {}
+    differences: list[dict[str, Any]] = []
+    with table.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            row = {restore_cell(k): restore_cell(v or "") for k, v in row.items() if k}
+            shown = {
+                "local": row.get("in_practice_time", ""), "object": row["object"],
+                "key": row["source_key"], "id": row["pipedrive_id"], "field": row["field"],
+                "source": row["mdc_source"], "expected": row["expected"],
+                "actual": row["actual"], "equal": row["equal"] == "yes",
+            }  # fmt: skip
+            if not shown["equal"]:
+                differences.append(shown)
+            record = f"{shown['object']}|{shown['key']}|{shown['id']}"
+            by_record.setdefault(record, []).append(shown)
+    missing = _missing(state, kind, {r.split("|")[1] for r in by_record}, summary)
+    if missing is None:
+        return None
+    records = sorted(by_record.items())
+    return write_html(
+        html,
+        "diff.html.j2",
+        title=DIFF_TITLES.get(stem, stem),
+        summary=summary,
+        differences=differences,
+        missing=missing,
+        records=[(k.split("|"), rows) for k, rows in records[:HTML_RECORDS]],
+        times=summary.get("times", [])[:TIME_EXAMPLES],
+        timezone=summary.get("timezone", "UTC"),
+        records_left_out=max(len(records) - HTML_RECORDS, 0),
+        csv_name=table.name,
+        **page,
+    )
+
+
+def _missing(
+    state: StateStore, kind: str, read_back: set[str], summary: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The records the check found gone: none, or those of its run the CSV does not hold
+    (None when that does not give the count the check recorded)."""
+    count = int(summary.get("missing_records") or 0)
+    if not count:
+        return []
+    check = state.last_check(kind)
+    if check is None:
+        return None
+    run_id = int(check["run_id"]) if kind == "sample" else None
+    gone = [
+        {"key": key, "object": obj, "id": pd_id}
+        for key, obj, pd_id, _ in state.payloads(run_id)
+        if key not in read_back
+    ]
+    return sorted(gone, key=lambda m: m["key"]) if len(gone) == count else None
+
+
 def write_outcomes(state: StateStore, out: Path) -> Path:
-    """Every rejected, skipped and flagged row of the latest full read, with its reason."""
+    """Every rejected, skipped and flagged row of the latest full read, with its reason in
+    plain words and its kind."""
     columns = ["file", "source_id", "line", "field", "outcome", "reason"]
-    return write_csv(out, columns, ([o[k] for k in columns] for o in current_outcomes(state)))
+    return write_csv(
+        out,
+        [*columns, "kind"],
+        (
+            [*(o[k] for k in columns[:-1]), plain_reason(o["reason"]), _kind(o["reason"])]
+            for o in current_outcomes(state)
+        ),
+    )
+
+
+def _kind(reason: str) -> str:
+    return kind_label(reason_kind(reason))
 
 
 def _relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
     except ValueError:
-        return str(path)
+        return os.path.relpath(path, root)

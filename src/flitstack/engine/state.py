@@ -284,6 +284,26 @@ class StateStore:
             records=1,
         )
 
+    def purge_patient_data(self, keys: list[str]) -> None:
+        """Erasure: nothing of the forgotten records stays here. Their audit lines keep the
+        write and its outcome with the key replaced by ``(forgotten)``; their outcomes,
+        payloads, ID map entries and intents are removed (committed before this returns)."""
+        statements: list[tuple[str, Iterable[Any]]] = []
+        for key in keys:
+            file, _, sid = key.partition(":")
+            statements += [
+                ("UPDATE audit SET source_key='(forgotten)' WHERE source_key=?", (key,)),
+                ("DELETE FROM outcomes WHERE file=? AND source_id=?", (file, sid)),
+                ("DELETE FROM payloads WHERE key=?", (key,)),
+                ("DELETE FROM idmap WHERE key=?", (key,)),
+                ("DELETE FROM intents WHERE key=?", (key,)),
+            ]
+        self._later(*statements)
+        self.flush()
+
+    def forget_before_image(self, kind: str, pd_id: int) -> None:
+        self._now("DELETE FROM before_images WHERE kind=? AND pd_id=?", (kind, pd_id))
+
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for kind, created, n in self._q(

@@ -21,6 +21,7 @@ from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.records import Setup
 from flitstack.engine.state import StateStore
 from flitstack.engine.truth import TruthReport
+from flitstack.engine.withheld import CategoryProof
 from flitstack.errors import Refused
 from flitstack.mapping.known import SOURCE_ID_FIELD
 from flitstack.mapping.workbook import Workbook
@@ -71,6 +72,8 @@ class DiffReport:
     truth: TruthReport | None = None
     #: the practice's time zone: times Pipedrive stores (UTC) are shown in it beside
     timezone: str = "UTC"
+    #: per category of patient data: sent, or withheld and proven absent from the account
+    protection: list[CategoryProof] = field(default_factory=list)
 
     @property
     def differences(self) -> list[FieldCheck]:
@@ -79,7 +82,8 @@ class DiffReport:
     @property
     def clean(self) -> bool:
         lossless = self.truth is None or self.truth.clean
-        return not self.differences and not self.missing and lossless
+        withheld = all(p.clean for p in self.protection)
+        return not self.differences and not self.missing and lossless and withheld
 
     def summary(self) -> dict[str, Any]:
         by_object: dict[str, dict[str, int]] = {}
@@ -98,6 +102,18 @@ class DiffReport:
             "unaccepted_losses": self.truth.blocking() if self.truth else [],
             "by_object": by_object,
             "timezone": self.timezone,
+            "protection": [
+                {
+                    "category": p.category,
+                    "label": p.label,
+                    "decision": p.decision,
+                    "values_checked": p.values_checked,
+                    "found_in_account": p.found,
+                    "records_of_withheld_kinds": p.records_of_withheld_kinds,
+                    "clean": p.clean,
+                }
+                for p in self.protection
+            ],
             "times": practice_times(self)[:TIME_EXAMPLES],
         }
 
@@ -174,12 +190,20 @@ def unaccepted_losses(state: StateStore, run_id: int, wb: Workbook | None) -> li
 
 def require_clean_sample(state: StateStore, wb: Workbook | None = None) -> dict[str, Any]:
     """Raise unless the latest sample migration was verified with no difference and no loss
-    over the limit that the workbook does not accept."""
+    over the limit that the workbook does not accept, and nothing was rolled back since."""
     check = state.last_check("sample")
     if check is None:
         raise SampleNotClean(
             "no verified sample yet: run `flitstack migrate EXPORT --sample 200` and check its "
             "diff report before the full run (or pass --skip-sample-gate to take the risk)"
+        )
+    rolled_back = rollback_since(state, int(check["run_id"]))
+    if rolled_back is not None:
+        raise SampleNotClean(
+            f"the account was rolled back ({rolled_back['started']}) after the last sample "
+            f"diff ({check['checked']}): that sample is gone, so its check no longer holds. "
+            "Run `flitstack migrate EXPORT --sample 200` again and check its diff before the "
+            "full run (or pass --skip-sample-gate). Nothing was written."
         )
     if check["differences"]:
         raise SampleNotClean(
@@ -197,6 +221,12 @@ def require_clean_sample(state: StateStore, wb: Workbook | None = None) -> dict[
             "map accept-loss`) and confirm it. Nothing was written."
         )
     return check
+
+
+def rollback_since(state: StateStore, run_id: int) -> dict[str, Any] | None:
+    """The latest rollback run started after run ``run_id`` (run IDs only grow), if any."""
+    later = [r for r in state.runs() if r["kind"] == "rollback" and int(r["id"]) > run_id]
+    return max(later, key=lambda r: int(r["id"])) if later else None
 
 
 async def read_back(pd: PipedriveClient, kind: str, pd_id: int) -> dict[str, Any] | None:

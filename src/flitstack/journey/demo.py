@@ -120,7 +120,7 @@ def accept_on_behalf(
             "damage on purpose",
         )  # fmt: skip
     if losses:
-        confirm_workbook(workbook, "flitstack demo (on your behalf)")
+        confirm_workbook(workbook, "flitstack demo (on your behalf)", protection_as_proposed=True)
         show.warn(
             f"The {kind} run lost more than 1% of these; the demo accepts each loss on your "
             "behalf (recorded in the workbook); in a real migration you decide:"
@@ -171,8 +171,12 @@ def run_demo(
     workbook = save_workbook(proposal, out / "flitstack-map.yaml")
     show.say(f"workbook: {workbook}")
     show.step("3. Confirm the map")
-    confirm_workbook(workbook, "flitstack demo (on your behalf)")
-    show.warn("The demo confirms the map on your behalf; in a real migration you do.")
+    confirm_workbook(workbook, "flitstack demo (on your behalf)", protection_as_proposed=True)
+    show.warn(
+        "The demo confirms the map on your behalf, and decides what patient data goes to "
+        f"Pipedrive as its profile ({settings.profile()}) proposes: every category sent; in a "
+        "real migration you decide each (README, Patient data)."
+    )
     state = StateStore(out / "flitstack-state.sqlite")
     config = SandboxConfig(
         plan="enterprise",
@@ -183,6 +187,8 @@ def run_demo(
     )
     later = out / "later-export"
     edits = make_later_export(export, later, bindings=bindings)
+    for line in edits.skipped:  # a file or a column this export lacks: fewer edits, said so
+        show.warn(f"the later export (step 7) makes fewer edits: {line}")
     result: dict[str, Any] = {}
     with running_sandbox(config) as sb:
         show.say(f"embedded Pipedrive sandbox at {sb.base_url}")

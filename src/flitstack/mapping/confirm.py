@@ -14,9 +14,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from flitstack.errors import Refused
+from flitstack.mapping.protection import accept_as_proposed, check_decisions, propose_protection
 from flitstack.mapping.validate import load_valid_workbook
-from flitstack.mapping.workbook import workbook_digest
+from flitstack.mapping.workbook import set_protection, workbook_digest
 from flitstack.reporting import write_private
+from flitstack.settings import Settings
 
 
 class MapNotConfirmed(Refused):
@@ -35,13 +37,34 @@ def confirmation_path(workbook: Path) -> Path:
     return workbook.with_name(workbook.name + ".confirmed.json")
 
 
-def confirm_workbook(workbook: Path, who: str | None = None) -> Confirmation:
+class ProtectionUndecided(Refused):
+    """A category of health data has no decision (send or withhold) yet."""
+
+
+def confirm_workbook(
+    workbook: Path, who: str | None = None, *, protection_as_proposed: bool = False
+) -> Confirmation:
     """Record that ``who`` confirmed the workbook as it is now (its digest).
 
     A workbook naming unknown transforms, targets, fields, options, stages or columns is refused
-    with every problem listed (``WorkbookValidationError``) and nothing is written.
+    with every problem listed (``WorkbookValidationError``) and nothing is written. So is one
+    where a category of patient data has no decision (send or withhold), unless
+    ``protection_as_proposed``: then every undecided category takes its profile's proposal, and
+    the workbook records that ``who`` accepted them as proposed.
     """
     wb = load_valid_workbook(workbook)
+    protection = wb.protection or propose_protection(
+        Settings(region=str(wb.settings.get("region") or "US")).profile()
+    )
+    if protection_as_proposed and protection.undecided():
+        protection = accept_as_proposed(protection, who or "")
+        set_protection(workbook, protection)
+        wb = load_valid_workbook(workbook)
+    elif wb.protection is None:
+        set_protection(workbook, protection)  # the proposals, for the person to decide
+    problems = check_decisions(protection)
+    if problems:
+        raise ProtectionUndecided(f"{workbook}: " + "; ".join(problems))
     confirmation = Confirmation(
         workbook=str(workbook),
         digest=workbook_digest(wb),

@@ -490,8 +490,11 @@ def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook
         report.profiles, settings, props, export=str(export_path), proposed=report.proposal
     )
     from flitstack.mapping.evidence import weigh
+    from flitstack.mapping.protection import propose_protection
 
-    return weigh(wb, export_path, settings)
+    wb = weigh(wb, export_path, settings)
+    wb.protection = propose_protection(settings.profile())  # proposals: a person decides
+    return wb
 
 
 def propose_bindings(export_path: Path, files: Iterable[str]) -> Bindings:

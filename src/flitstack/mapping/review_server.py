@@ -37,7 +37,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flitstack import __version__
 from flitstack.errors import BadInput
-from flitstack.mapping.confirm import Confirmation, confirm_workbook, read_confirmation
+from flitstack.mapping.confirm import (
+    Confirmation,
+    ProtectionUndecided,
+    confirm_workbook,
+    read_confirmation,
+)
 from flitstack.mapping.validate import (
     VALID_FIELDS,
     VALID_OPTION_KEYS,
@@ -388,15 +393,20 @@ def edit_value_map(
     return new
 
 
-def confirm_reviewed(path: Path, who: str, seen: str | None = None) -> Confirmation:
+def confirm_reviewed(
+    path: Path, who: str, seen: str | None = None, *, protection_as_proposed: bool = False
+) -> Confirmation:
     """Confirm the workbook as the page showed it, in ``who``'s name (required), through the
-    same ``confirm_workbook`` as ``flitstack map confirm``."""
+    same ``confirm_workbook`` as ``flitstack map confirm`` (``protection_as_proposed``: the
+    page's box taking the profile's proposal for each undecided category of patient data)."""
     who = " ".join(who.split())
     if not who:
         raise EditRefused("enter your name: the confirmation records who confirmed the map")
     _check_fresh(read_for_review(path), seen)
     try:
-        confirmation = confirm_workbook(path, who)
+        confirmation = confirm_workbook(path, who, protection_as_proposed=protection_as_proposed)
+    except ProtectionUndecided as exc:
+        raise EditRefused(_one_line(str(exc).removeprefix(f"{path}: "))) from exc
     except WorkbookValidationError as exc:
         count = len(exc.problems)
         raise EditRefused(
@@ -642,7 +652,10 @@ def create_app(workbook: Path, token: str) -> ASGIApp:
                 changed = workbook_digest(read_for_review(workbook)) != before
                 answer = {"message": f"saved value map {name}" if changed else "nothing changed"}
             elif kind == "confirm":
-                c = confirm_reviewed(workbook, str(form.get("name") or ""), seen)
+                c = confirm_reviewed(
+                    workbook, str(form.get("name") or ""), seen,
+                    protection_as_proposed=form.get("protection_as_proposed") == "yes",
+                )  # fmt: skip
                 answer = {
                     "message": f"confirmed by {c.confirmed_by}",
                     "confirmed_by": c.confirmed_by,

@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from flitstack.errors import BadInput
+from flitstack.mapping.protection import Protection
 
 PIPEDRIVE_FIELD_TYPES = (
     "varchar", "varchar_auto", "text", "double", "monetary", "date", "set", "enum", "user",
@@ -123,6 +124,8 @@ class Workbook(BaseModel):
     #: practice facts where the project's value is meant although export.json says otherwise
     #: (timezone, currency, tooth_numbering → the project's value)
     manifest_overrides: dict[str, str] = Field(default_factory=dict)
+    #: per category of health data, what the practice decided to send or withhold
+    protection: Protection | None = None
     captured_keys: dict[str, Any] = Field(default_factory=dict)
 
     def column_map(self, file: str, column: str) -> ColumnMap | None:
@@ -304,6 +307,27 @@ def store_captured_keys(path: Path, keys: dict[str, Any]) -> None:
     buffer = io.StringIO()
     _yaml().dump(doc, buffer)
     write_private(path, buffer.getvalue())
+
+
+def set_protection(path: Path, protection: Protection) -> None:
+    """Write the workbook's ``protection`` section, leaving every other line (comments
+    included) as it is: the section is replaced as text, so a workbook of any width is
+    rewritten in the time it takes to read it."""
+    from flitstack.reporting import write_private
+
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    block = io.StringIO()
+    _fast_yaml().dump({"protection": protection.model_dump(mode="json")}, block)
+    start = next((i for i, line in enumerate(lines) if line.startswith("protection:")), None)
+    if start is None:
+        lines.append(block.getvalue())
+    else:
+        end = start + 1
+        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " #-"):
+            end += 1
+        lines[start:end] = [block.getvalue()]
+    write_private(path, "".join(lines))
+    load_workbook(path)  # what was written must read back
 
 
 def accept_loss(path: Path, file: str, column: str | None, reason: str) -> AcceptedLoss:

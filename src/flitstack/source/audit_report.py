@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import shlex
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flitstack import __version__
-from flitstack.reporting import private_dir, write_csv, write_html, write_json
+from flitstack.reporting import (
+    Concern,
+    issue_label,
+    kind_label,
+    private_dir,
+    reason_kind,
+    write_csv,
+    write_html,
+    write_json,
+)
 from flitstack.source.audit import AuditReport
 
 Targets = dict[tuple[str, str], tuple[str, str]]
@@ -68,6 +79,66 @@ def damage_rows(report: AuditReport) -> list[tuple[str, int, str]]:
     return rows
 
 
+#: rows listed under one attention item
+LISTED = 12
+
+
+def audit_attention(report: AuditReport) -> list[Concern]:
+    """What the inventory asks of the reader, most serious first, each with what to do next:
+    rows that cannot be read, values with problems by kind, damage, providers that will go to
+    the fallback owner, files missing from the export."""
+    out: list[Concern] = []
+    if report.missing_files:
+        out.append(Concern(
+            "missing_files", "files missing from this export", len(report.missing_files),
+            "Check that the export is complete: export again from My Dental Clinic with every "
+            "file, then audit it again.",
+            rows=[(f"{f}.csv", "") for f in report.missing_files],
+        ))  # fmt: skip
+    if report.rejects_total:
+        kinds = Counter(kind_label(reason_kind(r.reason)) for r in report.rejects)
+        listed = sum(kinds.values())
+        out.append(Concern(
+            "rejected", "rows that cannot be read (they will not migrate)", report.rejects_total,
+            "Each is in rejects.csv with its file and line. Correct them in My Dental Clinic and "
+            "export again, or go ahead: the run report lists them again.",
+            "bad", [(k, str(n)) for k, n in kinds.most_common(LISTED)],
+            max(report.rejects_total - listed, 0), "rejects.csv",
+        ))  # fmt: skip
+    problems = report.problem_totals()
+    if problems:
+        out.append(Concern(
+            "problems", "values with a problem, by kind", sum(problems.values()),
+            "These values are flagged (or left empty) when migrated. Correct what you can in My "
+            "Dental Clinic before the final export; each column's problems are in the tables "
+            "below.",
+            rows=[(issue_label(k), str(n)) for k, n in problems.most_common()],
+        ))  # fmt: skip
+    d = report.damage
+    if d.providers_without_email:
+        out.append(Concern(
+            "fallback", "providers without an e-mail: their records will go to the fallback "
+            "owner", d.providers_without_email,
+            "Add each provider's e-mail in My Dental Clinic (the same as their Pipedrive "
+            "login), or set the fallback owner in flitstack.toml ([migration] "
+            "fallback_owner_email) and reassign their records in Pipedrive afterwards.",
+            rows=[(f"provider {p}", "") for p in d.providers_without_email_ids[:LISTED]],
+            more=max(len(d.providers_without_email_ids) - LISTED, 0),
+        ))  # fmt: skip
+    damage = [
+        (label, str(n), note) for label, n, note in damage_rows(report)
+        if n and not label.startswith("Providers without")
+    ]  # fmt: skip
+    if damage:
+        out.append(Concern(
+            "damage", "gaps and broken links in the export", sum(int(n) for _, n, _ in damage),
+            "Nothing to do before the map unless you can fix them in My Dental Clinic: the "
+            "table “Referential damage and gaps” below says what happens to each.",
+            rows=[(label, n) for label, n, _ in damage],
+        ))  # fmt: skip
+    return out
+
+
 def write_audit(report: AuditReport, outdir: Path, targets: Targets | None = None) -> AuditPaths:
     """Write schema-inventory.html/.csv/.json and rejects.csv (all owner-only)."""
     private_dir(outdir)
@@ -87,6 +158,12 @@ def write_audit(report: AuditReport, outdir: Path, targets: Targets | None = Non
         problems_total=sum(report.problem_totals().values()),
         version=__version__,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        export_path=report.export,
+        attention=audit_attention(report),
+        next_step=(
+            "Propose the field map: <cmd>, review it (`flitstack map review` opens it in your "
+            "browser), then `flitstack map confirm`."
+        ).replace("<cmd>", f"`flitstack map propose {shlex.quote(report.export or 'EXPORT')}`"),
     )
     write_csv(
         paths.csv,

@@ -487,6 +487,9 @@ class Export:
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
         self._encodings: dict[str, str] = {}
+        #: documents larger than this are rejected on their row, never read (the project's
+        #: ``max_document_mb``; default: Pipedrive's limit per file)
+        self.max_document_bytes = MAX_DOCUMENT_BYTES
         if path.is_dir():
             pass
         elif path.is_file() and zipfile.is_zipfile(path):
@@ -607,10 +610,10 @@ class Export:
         if not self.document_exists(relpath):
             return "document file is missing from the export's documents folder"
         size = self._document_size(name)
-        if size > MAX_DOCUMENT_BYTES:
+        if size > self.max_document_bytes:
             return (
-                f"the document is {_size_text(size)}, over Pipedrive's "
-                f"{_limit_text(MAX_DOCUMENT_BYTES)} limit per file: not uploaded"
+                f"the document is {_size_text(size)}, over the "
+                f"{_limit_text(self.max_document_bytes)} limit per file: not uploaded"
             )
         return None
 
@@ -638,10 +641,10 @@ class Export:
 
     def _open_document(self, name: str) -> IO[bytes]:
         if self._zip is not None:
-            return self._open_zip_member(self._prefix + name, MAX_DOCUMENT_BYTES)
+            return self._open_zip_member(self._prefix + name, self.max_document_bytes)
         path = self.path / name
         inner = path.open("rb")  # closed with the reader it is handed to
-        raw = _CappedReader(inner, path.stat().st_size, MAX_DOCUMENT_BYTES, str(path))
+        raw = _CappedReader(inner, path.stat().st_size, self.max_document_bytes, str(path))
         return io.BufferedReader(raw, _CHUNK)
 
     def open_document(self, relpath: str) -> bytes:

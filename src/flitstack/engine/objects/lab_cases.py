@@ -20,4 +20,6 @@ class LabCases(DealKind):
 
     def title(self, ctx: LoadContext, row: Row, org_name: str) -> str:
         case_type = row.values.get(role("lab_cases", "case_type"))
+        if ctx.builder.withholds("lab_cases", role("lab_cases", "case_type")):
+            case_type = None
         return f"Lab case: {case_type or 'case'} — {org_name or 'lab'}"

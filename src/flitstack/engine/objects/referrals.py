@@ -25,6 +25,8 @@ class Referrals(DealKind):
             return row.values.get(role("referrals", name)) or ""
 
         who = get("specialist_name") or org_name
+        if ctx.builder.withholds("referrals", role("referrals", "specialty")):
+            return f"Referral {get('direction')} — {who}"
         return f"Referral {get('direction')}: {get('specialty')} — {who}"
 
     def extra(self, ctx: LoadContext, row: Row, body: dict[str, Any]) -> None:

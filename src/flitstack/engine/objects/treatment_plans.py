@@ -10,6 +10,7 @@ from flitstack.engine.objects import register
 from flitstack.engine.objects._deals import DealKind
 from flitstack.engine.records import Builder
 from flitstack.source.reader import Row
+from flitstack.source.schema import role
 
 ACTIVE = {"Proposed", "Accepted", "InProgress"}
 
@@ -30,6 +31,8 @@ class TreatmentPlans(DealKind):
 
     def title(self, ctx: LoadContext, row: Row, org_name: str) -> str:
         title_role = ctx.builder._col_name("treatment_plans", "title")
+        if ctx.builder.withholds("treatment_plans", role("treatment_plans", "title")):
+            return f"Treatment plan {row.source_id}"  # its title names the procedures
         return str(row.raw.get(title_role) or "Treatment plan")
 
     def extra(self, ctx: LoadContext, row: Row, body: dict[str, Any]) -> None:
