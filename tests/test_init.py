@@ -71,3 +71,18 @@ def test_init_writes_the_api_root_and_hints_at_a_wrong_one(tmp_path: Path) -> No
                                "--path", str(tmp_path / "good.toml")])  # fmt: skip
     assert good.exit_code == 0, good.output
     assert load_project(tmp_path / "good.toml").settings.api_root() == "http://127.0.0.1:8765/api"
+
+
+def test_init_records_the_protection_profile_proposed_by_the_region(tmp_path: Path) -> None:
+    base = ["init", "--company-domain", "acme", "--timezone", "Europe/Dublin", "--plan", "lite",
+            "--seats", "1", "--fallback-owner", ""]  # fmt: skip
+    eu = runner.invoke(app, [*base, "--region", "IE", "--path", str(tmp_path / "eu.toml")])
+    assert eu.exit_code == 0, eu.output
+    assert "eu-gdpr" in eu.output
+    assert load_project(tmp_path / "eu.toml").settings.protection_profile == "eu-gdpr"
+    chosen = runner.invoke(
+        app, [*base, "--protection", "other", "--path", str(tmp_path / "o.toml")]
+    )
+    assert load_project(tmp_path / "o.toml").settings.protection_profile == "other", chosen.output
+    wrong = runner.invoke(app, [*base, "--protection", "lax", "--path", str(tmp_path / "x.toml")])
+    assert wrong.exit_code == 2 and "lax" in wrong.output

@@ -317,3 +317,29 @@ def test_rejects_and_flags_csv_speaks_plainly(run: dict[str, Any]) -> None:
     for r in rows:
         for code in CODES:
             assert not re.search(rf"\b{code}\b", r["reason"] + r["kind"]), r
+
+
+def test_a_check_that_is_not_clean_leads_with_why(tmp_path: Path) -> None:
+    """Differences and withheld data found in the account are the first things said, each
+    with what to do; the run report's verdict agrees."""
+    from flitstack.reporting import write_json
+
+    state = StateStore(tmp_path / "flitstack-state.sqlite")
+    try:
+        run_id = state.start_run("sample")
+        state.finish_run(run_id, "done", {"source_rows": {}, "unaccounted": {}})
+        state.record_check(run_id, "sample", 40, 2, 5)
+        leak = {"category": "clinical_notes", "label": "Clinical notes", "clean": False,
+                "found_in_account": 3, "records_of_withheld_kinds": 1}  # fmt: skip
+        write_json(tmp_path / "reports" / "sample-diff.json", {"protection": [leak]})
+        found = {c.key: c for c in project_attention(tmp_path, state, None, "/data/export")}
+        assert found["differences-sample"].count == 2 and found["differences-sample"].level == "bad"
+        assert "flitstack rollback /data/export" in found["differences-sample"].next
+        assert found["withheld-sample"].rows == [("Clinical notes", "3 values, 1 records")]
+        page = write_project_report(tmp_path, state, tmp_path / "flitstack-map.yaml", "/x")
+        shown = page.read_text(encoding="utf-8")
+    finally:
+        state.close()
+    assert concern(shown, "differences-sample")[0] == 2
+    row = re.search(r"<td>Sample migration</td>(.*?)</tr>", shown, re.S)
+    assert row and "not clean" in row.group(1)

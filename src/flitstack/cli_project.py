@@ -7,6 +7,7 @@ what its ``export.json`` declares, and are shown.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from flitstack.mapping.practice import manifest_defaults
+from flitstack.mapping.protection import default_profile
 from flitstack.pipedrive.plans import UnknownPlan, check_plan
 from flitstack.project import PROJECT_FILE, ProjectError, write_project_file
 from flitstack.reporting import cli_console
@@ -99,6 +101,11 @@ def register(app: typer.Typer) -> None:
         api_root: str = typer.Option(
             "", help="an API root to talk to instead of Pipedrive, e.g. a `flitstack sandbox serve`"
         ),
+        protection: str = typer.Option(
+            None,
+            help="patient data protection profile: us-hipaa, eu-gdpr or other (asked; "
+            "proposed from the region)",
+        ),
         path: Path = typer.Option(Path(PROJECT_FILE), help="where to write the project file"),
         force: bool = typer.Option(False, help="replace an existing project file"),
     ) -> None:
@@ -129,11 +136,17 @@ def register(app: typer.Typer) -> None:
                     lambda v: _setting("timezone", v))  # fmt: skip
         money = _setting("currency", currency or declared.get("currency") or "USD")
         owner = _ask(fallback_owner, "Fallback owner e-mail (a Pipedrive user)", _email)
+        suggested = default_profile(_setting("region", region))
+        if protection is None and not sys.stdin.isatty():
+            protection = suggested  # a script: the region's profile, said below
+        profile = _ask(protection, "Patient data protection profile (us-hipaa, eu-gdpr, other)",
+                       lambda v: _setting("protection_profile", v), default=suggested)  # fmt: skip
         try:
             written = write_project_file(
                 path, domain, zone, _setting("region", region), money, owner, chosen_plan,
                 chosen_seats, overwrite=force, base_url=_api_root(api_root),
                 tooth_notation=declared.get("source_tooth_notation", "universal"),
+                protection_profile=profile,
             )  # fmt: skip
         except (ProjectError, typer.BadParameter) as exc:
             message = exc.message if isinstance(exc, typer.BadParameter) else str(exc)
@@ -141,5 +154,6 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from exc
         console.print(
             f"wrote {written}: plan {chosen_plan}, {chosen_seats} seat(s), time zone {zone}, "
-            f"currency {money}; next: `flitstack token set`, then `flitstack audit`"
+            f"currency {money}, patient data profile {profile} (you decide each category "
+            "when you confirm the map); next: `flitstack token set`, then `flitstack audit`"
         )

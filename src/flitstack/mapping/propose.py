@@ -401,12 +401,15 @@ def propose_from_profiles(
         else:
             columns.extend(propose_file(file, sorted(file_profiles, key=lambda p: p.position)))
     _keep_new_fields_apart(columns, custom_properties or [])
+    # a value map only where its column is in the export (an export without appointments, or
+    # whose plans have no status, gets none: the engine then uses the first stage or type)
+    present = {(c.file, c.role or c.column) for c in columns}
     return Workbook(
         export=export,
         settings=settings.model_dump(mode="json", exclude={"base_url"}),
         objects=[o.model_copy() for o in OBJECTS],
         pipelines=[p.model_copy() for p in PIPELINES],
-        value_maps=[v.model_copy() for v in VALUE_MAPS],
+        value_maps=[v.model_copy() for v in VALUE_MAPS if (v.file, v.column) in present],
         columns=columns,
         custom_properties=custom_properties or [],
     )

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from flitstack.errors import BadInput
 from flitstack.source import values as v
-from flitstack.source.schema import NULL_SPELLINGS, Column, FileSpec, Kind, spec_for
+from flitstack.source.schema import FILES, NULL_SPELLINGS, Column, FileSpec, Kind, spec_for
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -556,7 +556,10 @@ class Export:
         stems = [
             m[:-4] for m in self._members() if m.lower().endswith(".csv") and not m.startswith(".")
         ]
-        return sorted(stems, key=str.lower)
+        # a file the format knows is named as the format names it (Patients.csv → patients),
+        # whatever case the practice's system wrote (reading finds it in any case)
+        known = {name.casefold(): name for name in FILES}
+        return sorted((known.get(s.casefold(), s) for s in stems), key=str.lower)
 
     def other_files(self) -> list[str]:
         """Top-level files that are neither CSV nor the manifest (reported by the audit)."""
