@@ -77,6 +77,17 @@ def test_withheld_categories_never_reach_the_account_and_sent_ones_do(
                                            for n in dump["notes"])  # fmt: skip
     assert summary.skipped["documents"] > 0 and summary.skipped["clinical_notes"] > 0
     assert dump["persons"] and any(p.get("emails") for p in dump["persons"])
+    # the run report shows each decision and what the check looked for in the account
+    from flitstack.engine.run_report import write_project_report
+    from flitstack.engine.state import StateStore
+    from flitstack.engine.verify import write_diff
+
+    root = tmp_path / "hipaa"
+    write_diff(diff, root / "reports", "Full migration")
+    page = write_project_report(root, StateStore(root / "s.sqlite"), root / "m.yaml", str(export))
+    text = page.read_text(encoding="utf-8")
+    assert "Patient data sent to Pipedrive" in text and text.count(">withheld<") == 5
+    assert f'<td class="num">{proofs["clinical_notes"].values_checked}</td>' in text
 
     # the same proof on an account where everything was sent finds each category there:
     # the check can fail

@@ -197,6 +197,7 @@ def _check(state: StateStore, kind: str, workbook: Path, reports: Path) -> dict[
         "unaccepted_losses": unaccepted,
         "clean": not check["differences"] and not unaccepted and not leaked,
         "times": times.get("times", []), "timezone": times.get("timezone", ""),
+        "protection": times.get("protection", []),
     }  # fmt: skip
 
 
@@ -252,13 +253,34 @@ def write_project_report(
     if rollback and not any(created.values()):  # the ID map is emptied by the rollback
         created = in_load_order(rollback.get("deleted") or {})
     diffs = diffs or {}
+    sample = diffs.get("sample") or _check(state, "sample", workbook, reports)
+    full = diffs.get("full") or _check(state, "full", workbook, reports)
+    page["protection"] = protection_rows(workbook, (full or {}).get("protection")
+                                         or (sample or {}).get("protection") or [])  # fmt: skip
     return write_run_report(
         root, Path(export or "the export"), api_root or "Pipedrive", confirmation, summary,
         state, resolution, links, rollback_status(rollback),
-        diffs.get("sample") or _check(state, "sample", workbook, reports),
-        diffs.get("full") or _check(state, "full", workbook, reports),
-        _last_summary(state, {"delta"}), rollback, created, page,
+        sample, full, _last_summary(state, {"delta"}), rollback, created, page,
     )  # fmt: skip
+
+
+def protection_rows(workbook: Path, proofs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per category of patient data: what the practice decided, why, and what the last check
+    read back from the account (values of a withheld category looked for, and found)."""
+    try:
+        wb = load_workbook(workbook)
+    except WorkbookError:
+        return []
+    if wb.protection is None:
+        return []
+    proven = {p["category"]: p for p in proofs}
+    rows = []
+    for entry in wb.protection.summary():
+        proof = proven.get(entry["category"], {})
+        rows.append({**entry, "values_checked": proof.get("values_checked"),
+                     "found": proof.get("found_in_account"),
+                     "records": proof.get("records_of_withheld_kinds")})  # fmt: skip
+    return rows
 
 
 def refresh_step_pages(

@@ -14,6 +14,33 @@ from flitstack.mapping.workbook import CustomField, ObjectMap, Pipeline, ValueMa
 
 #: The custom field every created record carries so a lost write can be found again.
 SOURCE_ID_FIELD = "mdc_source_id__c"
+
+#: Field names the practice's staff read in Pipedrive, where the technical key says it poorly;
+#: any other key is read as words (``date_of_birth__c`` → "Date of birth").
+FIELD_LABELS = {
+    "mdc_source_id__c": "MDC ID",
+    "recall_interval_months__c": "Recall interval (months)",
+    "guarantor_mdc_id__c": "Guarantor (MDC ID)",
+    "payer_id__c": "Payer ID",
+    "subscriber_id__c": "Subscriber ID",
+    "sent_to_lab__c": "Sent to lab",
+    "created_in_mdc__c": "Created in MDC",
+    "email__c": "E-mail",
+    "marketing_opt_in__c": "Marketing opt-in",
+}
+_WORDS = {"mdc": "MDC", "id": "ID", "cdt": "CDT", "npi": "NPI", "dob": "date of birth"}
+
+
+def field_label(key: str) -> str:
+    """The name a custom field is created with in Pipedrive: ``outstanding_balance__c`` →
+    "Outstanding balance". The key stays the field's identity in the workbook and the state."""
+    if key in FIELD_LABELS:
+        return FIELD_LABELS[key]
+    if not key.endswith("__c"):
+        return key  # a practice's own property keeps the name it has in MDC
+    words = [_WORDS.get(w, w) for w in key.removesuffix("__c").split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 LOCATION_TYPE_FIELD = "location_type__c"
 LOCATION_TYPES = ["Practice Location", "Insurance Carrier", "Dental Lab", "Referral Practice"]
 YES_NO = ["Yes", "No"]
