@@ -21,6 +21,7 @@ import pytest
 from flitstack.engine.migration import LoadSummary, Migration
 from flitstack.engine.state import StateStore
 from flitstack.mapping.confirm import confirm_workbook
+from flitstack.mapping.known import field_label
 from flitstack.mapping.propose import propose_map, set_role
 from flitstack.mapping.workbook import Workbook, save_workbook
 from flitstack.pipedrive.client import PipedriveClient
@@ -100,9 +101,12 @@ def test_the_proposal_places_every_renamed_column_or_flags_it(both: dict[str, An
 
 
 def test_both_exports_land_the_same_account(both: dict[str, Any]) -> None:
-    extra_fields = both["renamed_extra_fields"]
+    # a custom field is named by its readable label, or by its key where labels would clash
+    extra_fields = both["renamed_extra_fields"] | {
+        field_label(n) for n in both["renamed_extra_fields"]
+    }
     lines = both["renamed_extra_lines"]
-    assert len(extra_fields) + len(lines) == sum(len(v) for v in EXTRAS.values())
+    assert len(both["renamed_extra_fields"]) + len(lines) == sum(len(v) for v in EXTRAS.values())
     renamed = content(both["renamed_dump"])
     canonical = content(both["canonical_dump"])
     for kind in renamed:
@@ -140,7 +144,7 @@ def test_persons_carry_the_patients_own_ids(both: dict[str, Any]) -> None:
         ids = {r["Patient #"].strip() for r in csv.DictReader(fh)}
     dump = both["renamed_dump"]
     code = next(f["field_code"] for f in dump["personFields"]
-                if f["field_name"] == "mdc_source_id__c")  # fmt: skip
+                if f["field_name"] == field_label("mdc_source_id__c"))  # fmt: skip
     landed = {p["custom_fields"][code] for p in dump["persons"]}
     assert landed, "no person landed"
     assert all(v.startswith("patients:") for v in landed)
@@ -151,7 +155,8 @@ def test_persons_carry_the_patients_own_ids(both: dict[str, Any]) -> None:
 def test_extra_columns_land_as_their_own_fields(both: dict[str, Any]) -> None:
     dump = both["renamed_dump"]
     names = {f["field_name"] for f in dump["personFields"] + dump["dealFields"]}
-    assert both["renamed_extra_fields"] <= names
-    assert "chair_preference_2__c" in names  # the practice's own property keeps its field
+    assert all(n in names or field_label(n) in names for n in both["renamed_extra_fields"])
+    # the practice's own property keeps its field
+    assert "chair_preference_2__c" in names or field_label("chair_preference_2__c") in names
     notes = [a["note"] for a in dump["activities"]]
     assert sum("Confirmed Via: " in n for n in notes) >= len(notes) // 2

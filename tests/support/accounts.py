@@ -11,6 +11,8 @@ _VOLATILE = {"id", "add_time", "update_time", "last_login", "modified", "next_cu
              "creator_user_id", "cc_email",
              "file_size", "remote_id", "url", "file_name", "created", "timestamp", "won_time",
              "lost_time", "close_time", "marked_as_done_time", "first_won_time"}  # fmt: skip
+#: the MDC-ID field as Pipedrive names it (its label; the key on accounts set up before labels)
+SOURCE_ID_NAMES = {"mdc_source_id__c", "MDC ID"}
 _REFS = {"person_id": "persons", "org_id": "organizations", "deal_id": "deals"}
 
 
@@ -28,7 +30,7 @@ def _natural_keys(dump: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, int]
                 continue
             custom = r.get("custom_fields") or {}
             source = next(
-                (v for k, v in custom.items() if field_names.get(k) == "mdc_source_id__c"), None
+                (v for k, v in custom.items() if field_names.get(k) in SOURCE_ID_NAMES), None
             )
             text = str(r.get("note") or r.get("content") or "")
             marker = _MARKER.search(text)

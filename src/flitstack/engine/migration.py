@@ -15,7 +15,7 @@ import hashlib
 import html
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -43,6 +43,7 @@ from flitstack.engine.verify import DiffReport, verify_records
 from flitstack.engine.withheld import prove_withheld
 from flitstack.errors import Refused
 from flitstack.mapping.confirm import require_confirmed
+from flitstack.mapping.known import field_label
 from flitstack.mapping.practice import PracticeConflict, practice_settings
 from flitstack.mapping.protection import apply_protection
 from flitstack.mapping.roles import BindingError, Bindings
@@ -71,6 +72,29 @@ FORGOTTEN = "(forgotten)"
 
 class FallbackOwnerUnknown(Refused):
     """The project's fallback owner is not an active user of the account."""
+
+
+def _is_field(field: dict[str, Any], key: str, ftype: str, label: str) -> bool:
+    """A Pipedrive field is the map's ``key`` when it has the type and either the name staff
+    read (``label``) or the key itself (accounts set up before fields had labels)."""
+    return field.get("field_type") == ftype and field.get("field_name") in {key, label}
+
+
+def field_labels(wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The name each custom field is created with: its readable label, unless that label is
+    another field's key or label on the same object (then the key itself, never a clash)."""
+    keys = list(wanted)
+    taken: dict[tuple[str, str], int] = {}
+    for target, name in keys:
+        taken[(target, name)] = taken.get((target, name), 0) + 1
+        label = field_label(name)
+        if label != name:
+            taken[(target, label)] = taken.get((target, label), 0) + 1
+    out = {}
+    for target, name in keys:
+        label = field_label(name)
+        out[(target, name)] = label if taken[(target, label)] == 1 else name
+    return out
 
 
 def _legacy_file_name(key: str) -> str:
@@ -238,6 +262,7 @@ class Migration:
         self.existing_emails: dict[str, int] = {}  # pre-migration persons by e-mail
         self.existing_orgs: dict[str, int] = {}  # pre-migration organizations by name
         self.forgotten_keys: list[str] = []  # what the last ``forget`` erased
+        self.field_labels: dict[tuple[str, str], str] = {}  # custom field → its name in Pipedrive
         #: location ID → e-mails of the users whose providers work there (visibility groups)
         self.visibility_groups: dict[str, set[str]] = {}
         self.location_names: dict[str, str] = {}
@@ -448,21 +473,16 @@ class Migration:
         existing: dict[str, list[dict[str, Any]]] = {}
         for target in ("person", "organization", "deal"):
             existing[target] = await self.pd.fields(target)
+        self.field_labels = field_labels(wanted)
         for (target, name), (ftype, options) in wanted.items():
-            match = next(
-                (
-                    f
-                    for f in existing[target]
-                    if f["field_name"] == name and f["field_type"] == ftype
-                ),
-                None,
-            )
+            label = self.field_labels[(target, name)]
+            match = next((f for f in existing[target] if _is_field(f, name, ftype, label)), None)
             created = match is None
-            if match is None:
+            if match is None:  # created under the name staff read; the key stays its identity
                 match = await self._setup_create(
                     lambda t=target, n=name, f=ftype, o=options: self._write(
                         "POST", f"/v2/{t}Fields", "field", n,
-                        self.pd.create_field(t, n, f, o or None),
+                        self.pd.create_field(t, self.field_labels[(t, n)], f, o or None),
                     ),
                     lambda t=target, n=name, f=ftype: self._find_field(t, n, f),
                 )  # fmt: skip
@@ -472,7 +492,8 @@ class Migration:
             if created or self.state.setup_items("field").get(f"{target}:{name}") is None:
                 prior = self.state.setup_items("field").get(f"{target}:{name}")
                 self.state.remember_setup(
-                    "field", f"{target}:{name}", match["field_code"], {"target": target},
+                    "field", f"{target}:{name}", match["field_code"],
+                    {"target": target, "label": str(match.get("field_name") or label)},
                     created or bool(prior and prior[2]),
                 )  # fmt: skip
         pipelines = {p["name"]: p for p in await self.pd.list_all("/v2/pipelines")}
@@ -607,9 +628,8 @@ class Migration:
 
     async def _find_field(self, target: str, name: str, ftype: str) -> dict[str, Any] | None:
         fields = await self.pd.fields(target)
-        return next(
-            (f for f in fields if f["field_name"] == name and f["field_type"] == ftype), None
-        )
+        label = self.field_labels.get((target, name), name)
+        return next((f for f in fields if _is_field(f, name, ftype, label)), None)
 
     async def _find_named(
         self, path: str, params: dict[str, Any], name: str

@@ -492,6 +492,7 @@ def setup_facts(state: StateStore) -> dict[str, Any]:
     """Custom fields with their account-specific hash keys, and pipelines, from the state."""
     fields = [
         {"field": name, "key": code, "target": data.get("target", ""),
+         "label": data.get("label", name.partition(":")[2] or name),
          "made": "created" if created else "reused (same name and type)"}
         for name, (code, data, created) in sorted(state.setup_items("field").items())
     ]  # fmt: skip
@@ -517,8 +518,8 @@ def write_setup_report(
     facts = setup_facts(state)
     write_csv(
         outdir / "custom-fields.csv",
-        ["field", "key", "target", "made"],
-        ([f["field"], f["key"], f["target"], f["made"]] for f in facts["fields"]),
+        ["field", "name in Pipedrive", "key", "target", "made"],
+        ([f["field"], f["label"], f["key"], f["target"], f["made"]] for f in facts["fields"]),
     )
     write_provider_resolution(outdir, resolution)
     if page is None:
