@@ -7,7 +7,8 @@ command line does. Printed:
 
 - wall time of setup + migrate, the requests the sandbox answered, and how many were 429s;
 - the lower bound: requests (less the 429s) ÷ the plan's rate ceiling (burst per 2 s), and the
-  ratio wall ÷ lower bound (1.0 would be a run at the ceiling from first request to last);
+  ratio wall ÷ lower bound (1.0 would be a run at the ceiling from first request to last; goal
+  ≤ 1.10), and the share of requests answered 429 (goal < 0.1%);
 - the state file's commits per record created;
 - a naive loader: one request at a time through httpx, creating the same persons, deals and
   notes again (the bodies flitstack sent, IDs remapped), its rate, and how long it would take
@@ -15,6 +16,9 @@ command line does. Printed:
 
     python bench/bench_end_to_end.py                                  # 300 patients, 150 ms
     python bench/bench_end_to_end.py --patients 50 --latency 0.15     # a quicker look
+
+The map is confirmed with the protection profile's proposals (profile "other": every category
+is sent), so the run writes everything the export holds.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ def _requests(stats: dict[str, Any]) -> tuple[int, int]:
 
 def migrate(
     root: Path, export: Path, base_url: str, token: str, plan: str, seats: int
-) -> tuple[Path, float]:
-    """Setup + migrate through the library, as ``flitstack setup`` and ``flitstack migrate``."""
+) -> tuple[Path, float, float]:
+    """Setup + migrate through the library, as ``flitstack setup`` and ``flitstack migrate``:
+    the state file, the seconds of setup and of setup + migrate (the map proposed and confirmed
+    before, untimed: it sends no request)."""
     from flitstack.api import Migrator
     from flitstack.project import write_project_file
 
@@ -59,13 +65,14 @@ def migrate(
     )
     m = Migrator(project, token=token, api_root=base_url)
     m.propose(export)
-    m.confirm("bench")
+    m.confirm("bench", protection_as_proposed=True)
     started = time.perf_counter()
     m.setup(export)
     setup = time.perf_counter() - started
     summary = m.migrate(export, skip_sample_gate=True)
+    wall = time.perf_counter() - started
     assert not summary.unaccounted(), summary.unaccounted()
-    return m.project.state, setup
+    return m.project.state, setup, wall
 
 
 def naive(state_path: Path, base_url: str, token: str) -> tuple[int, float, dict[str, int]]:
@@ -142,9 +149,7 @@ def main() -> None:
             export = root / "export"
             generate_export(export, args.patients, seed=1)
             commits = StateStore.all_commits
-            started = time.perf_counter()
-            state_path, setup = migrate(root, export, base_url, token, args.plan, args.seats)
-            wall = time.perf_counter() - started
+            state_path, setup, wall = migrate(root, export, base_url, token, args.plan, args.seats)
             commits = StateStore.all_commits - commits
             parent.send("stats")
             requests, throttled = _requests(parent.recv())
@@ -157,8 +162,9 @@ def main() -> None:
             print(f"flitstack setup + migrate: wall {wall:.1f} s (setup {setup:.1f} s), "
                   f"{requests:,} requests, {created:,} records created")  # fmt: skip
             print(f"  lower bound (requests - 429s) / ceiling: {bound:.1f} s; "
-                  f"wall / lower bound = {wall / bound:.2f}")  # fmt: skip
-            print(f"  429 answers: {throttled} = {throttled / max(requests, 1):.2%} of requests")
+                  f"wall / lower bound = {wall / bound:.2f} (goal <= 1.10)")  # fmt: skip
+            print(f"  429 answers: {throttled} = {throttled / max(requests, 1):.2%} of requests "
+                  "(goal < 0.1%)")  # fmt: skip
             print(f"  state commits: {commits:,} = {commits / max(created, 1):.2f} per record")
             if not args.no_naive:
                 sent, seconds, made = naive(state_path, base_url, token)

@@ -88,7 +88,8 @@ def content(dump: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
 def _custom(name: str, value: Any, keys: dict[tuple[str, int], str], labels: dict[Any, Any]) -> Any:
     if isinstance(value, int) and (name, value) in labels:
         return labels[(name, value)]
-    if name.endswith("_insurance__c") and isinstance(value, int):
+    # org-link fields (secondary/tertiary insurance), by key or by the label staff read
+    if name.endswith(("_insurance__c", " insurance")) and isinstance(value, int):
         return keys.get(("organizations", value), value)
     return value
 

@@ -447,11 +447,74 @@ class Migration:
 
     # --- setup -------------------------------------------------------------------------------
     async def setup(self) -> Setup:
-        """Custom fields (reused when one of the same name and type exists), pipelines, users."""
+        """Custom fields (reused when one of the same name and type exists), pipelines, users.
+
+        Setup runs at the start of every migrate, delta and verify too, so it asks Pipedrive
+        only what may have changed since: the field lists (a field deleted in Pipedrive
+        meanwhile is created again) and the users (providers, the fallback owner). Pipelines,
+        stages, the token's own user and the activity types an earlier setup resolved are read
+        from the state while the map's pipelines are the same and nothing was rolled back.
+
+        Independent reads go out together under the governor (with the rollback snapshot's
+        lists the first time), and so do the field creates. What Pipedrive orders by creation
+        stays in order: the pipelines in the workbook's order, each one's stages in turn after
+        it (the next pipeline is created as soon as the previous one exists).
+        """
         require_confirmed(self.workbook_path)
         self.check_practice()
+        targets = ("person", "organization", "deal")
+        wanted: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        for (target, name), custom in self.wb.custom_fields().items():
+            if target in set(targets):
+                wanted[(target, name)] = (custom.field_type, custom.options)
+        for target, name, ftype, options in ENGINE_FIELDS:
+            wanted.setdefault((target, name), (ftype, options))
+        self.field_labels = field_labels(wanted)
+        remembered = self.state.setup_items("field")
+        made_pipelines = self.state.setup_items("pipeline")
+        layout = [[pipe.name, list(pipe.stages)] for pipe in self.wb.pipelines]
+        plan = hashlib.sha256(repr(layout).encode()).hexdigest()[:16]
+        cached = self.state.setup_items("resolved").get("account")
+        known: dict[str, Any] | None = cached[1] if cached and cached[0] == plan else None
+        if known is not None and (
+            any(f"{t}:{n}" not in remembered for t, n in wanted)  # rolled back since
+            or any(
+                str(known["pipelines"][name]) != (made_pipelines.get(name) or ("",))[0]
+                for name in known["created"]
+            )
+        ):
+            known = None
+
+        async def together(*jobs: Awaitable[Any]) -> list[Any]:
+            """Every job to its end (a create is never left half-way), then the first error."""
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            return results
+
+        first = self.state.snapshot() is None  # before the first write, for the rollback proof
+        lists: dict[str, asyncio.Future[Any]] = {
+            t: asyncio.ensure_future(self.pd.fields(t)) for t in targets
+        }
+        if known is None or first:
+            lists["pipelines"] = asyncio.ensure_future(self.pd.list_all("/v2/pipelines"))
+            lists["stages"] = asyncio.ensure_future(self.pd.list_all("/v2/stages"))
+
+        shared: dict[str, Awaitable[Any]] = dict(lists)
+
+        async def nothing() -> Any:
+            return None
+
+        users_all, me, types, snapshot, *_ = await together(
+            self.pd.users(),
+            self.pd.me() if known is None else nothing(),
+            self.pd.activity_types() if known is None else nothing(),
+            self.snapshot_account(shared) if first else nothing(),
+            *lists.values(),
+        )
         # providers become the account's active users by e-mail; the fallback owner must be one
-        users = [u for u in await self.pd.users() if u.get("active_flag", True)]
+        users = [u for u in users_all if u.get("active_flag", True)]
         by_email = {str(u.get("email", "")).casefold(): int(u["id"]) for u in users}
         fallback = (self.settings.fallback_owner_email or "").strip()
         if fallback and fallback.casefold() not in by_email:
@@ -460,78 +523,108 @@ class Migration:
                 f"account (its users: {', '.join(sorted(str(u.get('email')) for u in users))}): "
                 "set [migration] fallback_owner_email in flitstack.toml to one of them"
             )
-        if self.state.snapshot() is None:  # before the first write, for the rollback proof
-            self.state.save_snapshot(await self.snapshot_account())
-        self._index_existing(self.state.snapshot() or {})
-        wanted: dict[tuple[str, str], tuple[str, list[str]]] = {}
-        for (target, name), custom in self.wb.custom_fields().items():
-            if target in {"person", "organization", "deal"}:
-                wanted[(target, name)] = (custom.field_type, custom.options)
-        for target, name, ftype, options in ENGINE_FIELDS:
-            wanted.setdefault((target, name), (ftype, options))
+        if first:
+            self.state.save_snapshot(snapshot)
+        self._index_existing(snapshot if first else self.state.snapshot() or {})
         s = Setup()
-        existing: dict[str, list[dict[str, Any]]] = {}
-        for target in ("person", "organization", "deal"):
-            existing[target] = await self.pd.fields(target)
-        self.field_labels = field_labels(wanted)
-        for (target, name), (ftype, options) in wanted.items():
+        existing: dict[str, list[dict[str, Any]]] = {t: lists[t].result() for t in targets}
+
+        async def field(target: str, name: str, ftype: str, options: list[str]) -> None:
             label = self.field_labels[(target, name)]
             match = next((f for f in existing[target] if _is_field(f, name, ftype, label)), None)
             created = match is None
             if match is None:  # created under the name staff read; the key stays its identity
                 match = await self._setup_create(
-                    lambda t=target, n=name, f=ftype, o=options: self._write(
-                        "POST", f"/v2/{t}Fields", "field", n,
-                        self.pd.create_field(t, self.field_labels[(t, n)], f, o or None),
+                    lambda: self._write(
+                        "POST", f"/v2/{target}Fields", "field", name,
+                        self.pd.create_field(target, label, ftype, options or None),
                     ),
-                    lambda t=target, n=name, f=ftype: self._find_field(t, n, f),
+                    lambda: self._find_field(target, name, ftype),
                 )  # fmt: skip
-                existing[target].append(match)
             opts = {str(o["label"]).casefold(): int(o["id"]) for o in match.get("options") or []}
             s.fields[(target, name)] = {"key": match["field_code"], "type": ftype, "options": opts}
-            if created or self.state.setup_items("field").get(f"{target}:{name}") is None:
-                prior = self.state.setup_items("field").get(f"{target}:{name}")
+            code = match["field_code"]
+            prior = remembered.get(f"{target}:{name}")
+            if created or prior is None or prior[0] != code:  # a field made again is another
                 self.state.remember_setup(
-                    "field", f"{target}:{name}", match["field_code"],
-                    {"target": target, "label": str(match.get("field_name") or label)},
-                    created or bool(prior and prior[2]),
+                    "field", f"{target}:{name}", code, {"target": target},
+                    created or bool(prior and prior[2] and prior[0] == code),
                 )  # fmt: skip
-        pipelines = {p["name"]: p for p in await self.pd.list_all("/v2/pipelines")}
-        for pipe in self.wb.pipelines:
-            p = pipelines.get(pipe.name)
-            if p is None:
-                p = await self._setup_create(
-                    lambda n=pipe.name: self._write(
-                        "POST", "/v2/pipelines", "pipeline", n,
-                        self.pd.request("POST", "/v2/pipelines", json={"name": n}),
-                    ),
-                    lambda n=pipe.name: self._find_named("/v2/pipelines", {}, n),
-                )  # fmt: skip
-                p = p.get("data", p)
-                self.state.remember_setup("pipeline", pipe.name, str(p["id"]), {}, True)
-            s.pipelines[pipe.name] = int(p["id"])
-            stages = {
-                st["name"]: st
-                for st in await self.pd.list_all("/v2/stages", {"pipeline_id": p["id"]})
-            }
-            for stage in pipe.stages:
-                st = stages.get(stage)
-                if st is None:
-                    body = {"name": stage, "pipeline_id": p["id"]}
-                    res = await self._setup_create(
-                        lambda b=body: self._write(
-                            "POST", "/v2/stages", "stage", str(b["name"]),
-                            self.pd.request("POST", "/v2/stages", json=b),
+
+        await together(*(field(t, n, ft, o) for (t, n), (ft, o) in wanted.items()))
+        s.fields = {k: s.fields[k] for k in wanted}  # in the map's order, whatever came first
+
+        if known is not None:
+            s.pipelines = {name: int(pid) for name, pid in known["pipelines"].items()}
+            s.stages = {(p, st): int(sid) for p, st, sid in known["stages"]}
+        else:
+            pipelines = {p["name"]: p for p in lists["pipelines"].result()}
+            stages_of: dict[int, dict[str, dict[str, Any]]] = {}
+            for st in lists["stages"].result():
+                stages_of.setdefault(int(st["pipeline_id"]), {}).setdefault(st["name"], st)
+
+            async def pipeline(name: str, after: Awaitable[int] | None) -> int:
+                if after is not None:
+                    await after  # Pipedrive lists pipelines in the order they were made
+                p = pipelines.get(name)
+                if p is None:
+                    p = await self._setup_create(
+                        lambda: self._write(
+                            "POST", "/v2/pipelines", "pipeline", name,
+                            self.pd.request("POST", "/v2/pipelines", json={"name": name}),
                         ),
-                        lambda b=body: self._find_named(
-                            "/v2/stages", {"pipeline_id": b["pipeline_id"]}, str(b["name"])
-                        ),
+                        lambda: self._find_named("/v2/pipelines", {}, name),
                     )  # fmt: skip
-                    st = res.get("data", res)
-                s.stages[(pipe.name, stage)] = int(st["id"])
-        me = await self.pd.me()
-        s.fallback_user = by_email.get(fallback.casefold(), int(me["id"]))
-        s.activity_types = {t["key_string"] for t in await self.pd.activity_types()}
+                    p = p.get("data", p)
+                    self.state.remember_setup("pipeline", name, str(p["id"]), {}, True)
+                    pipelines[name] = p
+                s.pipelines[name] = int(p["id"])
+                return int(p["id"])
+
+            async def stages(name: str, wanted_stages: list[str], made: Awaitable[int]) -> None:
+                pid = await made
+                there = stages_of.get(pid, {})
+                for stage in wanted_stages:  # in order: Pipedrive orders stages as they are made
+                    st = there.get(stage)
+                    if st is None:
+                        body = {"name": stage, "pipeline_id": pid}
+                        res = await self._setup_create(
+                            lambda b=body: self._write(
+                                "POST", "/v2/stages", "stage", str(b["name"]),
+                                self.pd.request("POST", "/v2/stages", json=b),
+                            ),
+                            lambda b=body: self._find_named(
+                                "/v2/stages", {"pipeline_id": pid}, str(b["name"])
+                            ),
+                        )  # fmt: skip
+                        st = res.get("data", res)
+                    s.stages[(name, stage)] = int(st["id"])
+
+            chain: list[Awaitable[None]] = []
+            before: asyncio.Future[int] | None = None
+            for pipe in self.wb.pipelines:
+                made = asyncio.ensure_future(pipeline(pipe.name, before))
+                chain.append(stages(pipe.name, list(pipe.stages), made))
+                before = made
+            await together(*chain)
+            s.pipelines = {p.name: s.pipelines[p.name] for p in self.wb.pipelines}
+            s.stages = {(p.name, st): s.stages[(p.name, st)]
+                        for p in self.wb.pipelines for st in p.stages}  # fmt: skip
+        if known is None:
+            me_id, activity_types = int(me["id"]), {t["key_string"] for t in types}
+        else:
+            me_id, activity_types = int(known["me"]), set(known["activity_types"])
+        s.fallback_user = by_email.get(fallback.casefold(), me_id)
+        s.activity_types = activity_types
+        made_pipelines = self.state.setup_items("pipeline")  # rollback deletes only these
+        self.state.remember_setup(
+            "resolved", "account", plan,
+            {"pipelines": s.pipelines,
+             "created": sorted(set(s.pipelines) & set(made_pipelines)),
+             "stages": [[p, st, sid] for (p, st), sid in s.stages.items()],
+             "me": me_id, "activity_types": sorted(activity_types)},
+            False,
+        )  # fmt: skip
         self.resolution = []
         with open_export(self.export_path, self.bindings) as export:
             for row in export.read("providers") if export.has("providers") else []:
@@ -651,19 +744,34 @@ class Migration:
         self.progress(step, 0, len(jobs))
         await asyncio.gather(*(run(j) for j in jobs))
 
-    async def snapshot_account(self) -> dict[str, Any]:
-        """Everything in the account that a migration could touch, for the rollback proof."""
-        data: dict[str, Any] = {}
+    async def snapshot_account(
+        self, reading: dict[str, Awaitable[Any]] | None = None
+    ) -> dict[str, Any]:
+        """Everything in the account that a migration could touch, for the rollback proof.
+
+        Every list is read at once (a list's own pages in turn). ``reading`` holds lists being
+        read already for the same moment (setup's field lists by target, ``pipelines``,
+        ``stages``): they are awaited, not asked again.
+        """
+        reading = reading or {}
+        reads: dict[str, Awaitable[Any]] = {}
         for kind in ("persons", "organizations", "deals", "activities"):
-            data[kind] = await self.pd.list_all(f"/v2/{kind}")
+            reads[kind] = self.pd.list_all(f"/v2/{kind}")
         for kind in ("notes", "files"):
-            data[kind] = await self.pd.list_all(f"/v1/{kind}")
+            reads[kind] = self.pd.list_all(f"/v1/{kind}")
+        for target in ("person", "organization", "deal"):
+            reads[f"{target}Fields"] = reading.get(target) or self.pd.fields(target)
+        for kind in ("pipelines", "stages"):
+            reads[kind] = reading.get(kind) or self.pd.list_all(f"/v2/{kind}")
+        results = await asyncio.gather(*reads.values(), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        data: dict[str, Any] = dict(zip(reads, results, strict=True))
         for target in ("person", "organization", "deal"):
             data[f"{target}Fields"] = [
-                f for f in await self.pd.fields(target) if f.get("is_custom_field")
+                f for f in data[f"{target}Fields"] if f.get("is_custom_field")
             ]
-        data["pipelines"] = await self.pd.list_all("/v2/pipelines")
-        data["stages"] = await self.pd.list_all("/v2/stages")
         return data
 
     async def migrate(self, sample: int | None = None, kind: str = "migrate") -> LoadSummary:

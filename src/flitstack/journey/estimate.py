@@ -376,16 +376,16 @@ def _loads(counts: _Counts, wb: Workbook, sample_patients: int) -> list[ObjectLo
         ObjectLoad("setup: stages", "from the status value maps",
                    [Call("POST", "/v2/stages", stages)]),
         ObjectLoad("setup: account reads",
-                   "the rollback snapshot once (an empty account: one page per list), then the "
-                   f"fields, pipelines, stages, users and activity types on each of {n} passes "
-                   "(setup, sample, full run, verify)",
+                   "the rollback snapshot with the first setup's pipelines, stages, own user "
+                   "and activity types (an empty account: one page per list), then the field "
+                   f"lists and users on each of {n} passes (setup, sample, full run, verify): "
+                   "the rest is read from the state",
                    [*(Call("GET", f"/v2/{k}", 1) for k in WRITTEN if k not in V1_KINDS),
                     *(Call("GET", f"/v1/{k}", 1) for k in sorted(V1_KINDS)),
-                    *(Call("GET", f"/v2/{t}Fields", 1 + n) for t in targets),
-                    Call("GET", "/v2/pipelines", 1 + n),
-                    Call("GET", "/v2/stages", 1 + n * pipes),
-                    Call("GET", "/v1/users", n), Call("GET", "/v1/users/me", n),
-                    Call("GET", "/v1/activityTypes", n)]),
+                    *(Call("GET", f"/v2/{t}Fields", n) for t in targets),
+                    Call("GET", "/v2/pipelines", 1), Call("GET", "/v2/stages", 1),
+                    Call("GET", "/v1/users", n), Call("GET", "/v1/users/me", 1),
+                    Call("GET", "/v1/activityTypes", 1)]),
         *(ObjectLoad(kind, why[kind],
                      [Call("POST", OBJECT_KINDS[kind].create_path, total[kind])])
           for kind in WRITTEN),
