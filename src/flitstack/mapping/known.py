@@ -41,6 +41,8 @@ def field_label(key: str) -> str:
     words = [_WORDS.get(w, w) for w in key.removesuffix("__c").split("_") if w]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
 LOCATION_TYPE_FIELD = "location_type__c"
 LOCATION_TYPES = ["Practice Location", "Insurance Carrier", "Dental Lab", "Referral Practice"]
 YES_NO = ["Yes", "No"]
