@@ -27,9 +27,9 @@ from flitstack.settings import Settings
 from flitstack.source.cardinality import DistinctCounter
 from flitstack.source.damage import Damage, DamageTracker
 from flitstack.source.profile import ColumnProfile
-from flitstack.source.reader import BindingSource, Export, Reject, Row, _header_map
+from flitstack.source.reader import BindingSource, Export, Reject, RowBatch, _header_map
 from flitstack.source.schema import FILES, FileSpec, spec_for
-from flitstack.source.values import is_null, parse_date, parse_datetime, parse_money
+from flitstack.source.values import parse_date, parse_datetime, parse_money
 
 if TYPE_CHECKING:
     from flitstack.mapping.workbook import ColumnMap
@@ -43,7 +43,6 @@ CARDINALITY_CAP = 5_000  # distinct values counted exactly per column; estimated
 TYPE_SAMPLE = 500  # non-null values per column used to vote on the type
 EXAMPLES = 3
 TOP_VALUES = 12
-STATS_BATCH = 1_000  # rows whose cells are held before column statistics take them in
 
 #: files read first so every reference can be resolved in one pass
 READ_ORDER = (
@@ -132,33 +131,42 @@ _URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 def classify(text: str) -> str:
-    """The most specific type a single non-null value looks like."""
+    """The most specific type a single non-null value looks like.
+
+    Each pattern is tried only when a cheap test of the text allows it to match (its first
+    character, a character it must hold): most values are decided without a regex.
+    """
     t = text.strip()
-    low = t.casefold()
-    if low in _BOOL:
+    if len(t) <= 5 and t.casefold() in _BOOL:  # case folding never shortens text
         return "boolean"
-    if _CDT.match(t):
-        return "cdt"
-    if _CDT_LIST.match(t):
-        return "cdt_list"
-    if _EMAIL.match(t):
+    first = t[:1]
+    if first in ("D", "d"):
+        if _CDT.match(t):
+            return "cdt"
+        if _CDT_LIST.match(t):
+            return "cdt_list"
+    if "@" in t and _EMAIL.match(t):
         return "email"
-    if _URL.match(t):
+    if "://" in t and _URL.match(t):
         return "url"
-    if _INT.match(t):
-        return "int"
-    if _DECIMAL.match(t):
-        return "decimal"
+    digit = first.isdecimal()  # what \d matches
+    if digit or first in "+-.":
+        if _INT.match(t):
+            return "int"
+        if _DECIMAL.match(t):
+            return "decimal"
     if ("$" in t or t.startswith("(")) and _MONEY.match(t) and parse_money(t).problem is None:
         return "money"
-    if len(t) >= 6 and (t[0].isdigit() or t[0] == "("):
+    # a date is read from an ISO date (a '-') or a US one (a '/'): without either none is
+    if len(t) >= 6 and (t[0].isdigit() or t[0] == "(") and ("-" in t or "/" in t):
         dt = parse_datetime(t)
         if dt.problem is None and dt.value is not None:
             has_time = ":" in t
             return "datetime" if has_time else "date"
-        if parse_date(t).problem is None and parse_date(t).value is not None:
+        day = parse_date(t)
+        if day.problem is None and day.value is not None:
             return "date"
-    if _PHONE.match(t):
+    if (digit or first in "+(") and _PHONE.match(t):
         return "phone"
     if "\n" in t or len(t) > 120:
         return "long_text"
@@ -183,23 +191,23 @@ class _ColumnStats:
     def capped(self) -> bool:
         return not self.distinct.exact
 
-    def add_batch(self, raws: tuple[str, ...], values: tuple[Any, ...]) -> None:
-        """Take in one column's cells (raw text and the reader's typed value) for many rows."""
-        # A typed value means the cell was not null; only None values need the null check.
-        texts = [
-            r.strip() for r, v in zip(raws, values, strict=True) if v is not None or not is_null(r)
-        ]
-        self.nulls += len(raws) - len(texts)
-        if not texts:
+    def add(self, texts: list[str | None]) -> None:
+        """Take in one column's cells for many rows: each stripped, None for a null (the
+        reader's :attr:`RowBatch.texts`)."""
+        present: list[str] = list(filter(None, texts))  # a stripped text is never empty
+        self.nulls += len(texts) - len(present)
+        if not present:
             return
-        longest = max(map(len, texts))
+        longest = max(map(len, present))
         if longest > self.max_len:
             self.max_len = longest
-        self.distinct.update(texts)
+        self.distinct.update(present, longest)
         if self.voted < TYPE_SAMPLE:
-            sample = texts[: TYPE_SAMPLE - self.voted]
+            sample = present[: TYPE_SAMPLE - self.voted]
             self.voted += len(sample)
-            self.votes.update(map(classify, sample))
+            votes = self.votes
+            for text, times in Counter(sample).items():  # each distinct text classified once
+                votes[classify(text)] += times
             for text in sample:
                 if len(self.examples) >= EXAMPLES:
                     break
@@ -208,31 +216,22 @@ class _ColumnStats:
 
 
 class _FileStats:
-    """Column statistics of one file; rows are buffered and transposed into column batches."""
+    """Column statistics of one file, taken in a batch of rows (column by column) at a time."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = {name: _ColumnStats() for name in columns}
         self._order = list(self.columns.values())
-        self._raws: list[tuple[str, ...]] = []
-        self._values: list[tuple[Any, ...]] = []
 
-    def add(self, row: Row) -> None:
-        self._raws.append(tuple(row.raw.values()))
-        self._values.append(tuple(row.values.values()))
-        for problem in row.problems:
-            self.columns[problem.column].problems[problem.kind] += 1
-        if len(self._raws) >= STATS_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._raws:
-            return
-        for stats, raws, values in zip(
-            self._order, zip(*self._raws, strict=True), zip(*self._values, strict=True), strict=True
-        ):
-            stats.add_batch(raws, values)
-        self._raws.clear()
-        self._values.clear()
+    def add(self, batch: RowBatch) -> None:
+        kept = batch.kept()
+        for stats, texts in zip(self._order, batch.texts, strict=True):
+            stats.add(texts if kept is None else [texts[i] for i in kept])
+        if batch.problems:
+            rejected = batch.rejected
+            for position in sorted(batch.problems):  # file order, as the rows have them
+                if position not in rejected:
+                    for problem in batch.problems[position]:
+                        self.columns[problem.column].problems[problem.kind] += 1
 
 
 def mask(text: str) -> str:
@@ -345,26 +344,27 @@ def _profile_pass(
     name: str,
     unmask: bool,
     on_row: Callable[[str], None] | None,
-    see: Callable[[Row], None] | None,
+    see: Callable[[RowBatch], None] | None,
     rejects: _Rejects | None,
 ) -> FileAudit:
     """Read one file as its headers say (the export's bindings must be off): profile every
     column, count and list the rejects, and hand each row to ``see`` when given."""
     stats: _FileStats | None = None
-    for row in export.read(name):
+    for batch in export.read_batches(name):
         if on_row is not None:
-            on_row(name)
-        if isinstance(row, Reject):
-            if rejects is not None:
-                rejects.add(name, row)
-            continue
+            for _ in range(batch.records):
+                on_row(name)
+        if rejects is not None and (batch.before or batch.rejected):
+            for reject in batch.rejects():
+                rejects.add(name, reject)
+        if len(batch.starts) == len(batch.rejected):
+            continue  # no row in the batch
         if stats is None:
-            stats = _FileStats(list(row.raw))
-        stats.add(row)
+            stats = _FileStats(batch.names)
+        stats.add(batch)
         if see is not None:
-            see(row)
+            see(batch)
     if stats is not None:
-        stats.flush()
         columns = stats.columns
     else:
         columns = {h.strip(): _ColumnStats() for h in export.columns(name)}
@@ -427,7 +427,7 @@ def _audit_file(
         together = _read_as_named(spec, plain)
     export.bindings = None
     file_audit = _profile_pass(
-        export, name, unmask, on_row, checks.see if together else None,
+        export, name, unmask, on_row, checks.see_batch if together else None,
         rejects if together else None,
     )  # fmt: skip
     if proposal is not None:
@@ -445,13 +445,13 @@ def _audit_file(
         profiled = export.stats[name]
         export.bindings = used
         file_audit.rows_yielded = file_audit.rows_rejected = 0
-        for row in export.read(name):
-            if isinstance(row, Reject):
-                rejects.add(name, row)
-                file_audit.rows_rejected += 1
-            else:
-                checks.see(row)
-                file_audit.rows_yielded += 1
+        for batch in export.read_batches(name):
+            refused = batch.rejects()
+            for reject in refused:
+                rejects.add(name, reject)
+            file_audit.rows_rejected += len(refused)
+            file_audit.rows_yielded += len(batch.starts) - len(batch.rejected)
+            checks.see_batch(batch)
         export.bindings = None
         export.stats[name] = profiled
     checks.close()

@@ -10,10 +10,15 @@ whatever the export's size.
 from __future__ import annotations
 
 import math
+import sys
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from hashlib import blake2b
+from itertools import compress
+from operator import lt
 
 #: 2**12 registers: a standard error of 1.04 / sqrt(4096) ≈ 1.6 %
 HLL_PRECISION = 12
@@ -21,6 +26,16 @@ HLL_PRECISION = 12
 LONG_VALUE = 256
 
 _MASK32 = 0xFFFFFFFF
+#: 2 ** k: the limits of :class:`HyperLogLog`'s registers share these ints
+_POWERS = [1 << k for k in range(33)]
+#: the byte order of ``array("Q")``, which packs the hashes
+_ORDER = sys.byteorder
+
+
+@lru_cache(maxsize=8)
+def _lanes(n: int, value: int) -> int:
+    """``value`` in each of ``n`` 64-bit lanes of one integer."""
+    return int.from_bytes(value.to_bytes(8, _ORDER) * n, _ORDER)
 
 
 def _utf8(text: str) -> bytes:
@@ -41,26 +56,53 @@ def hash32(text: str) -> int:
 class HyperLogLog:
     """Flajolet et al.'s cardinality sketch over 32-bit hashes, with the small-range correction."""
 
-    __slots__ = ("_index_shift", "_m", "_rank_bits", "registers")
+    __slots__ = ("_batches", "_dedupe", "_index_shift", "_limits", "_m", "_rank_bits", "registers")
 
     def __init__(self, precision: int = HLL_PRECISION) -> None:
         self._m = 1 << precision
         self._rank_bits = 32 - precision
         self._index_shift = self._rank_bits
         self.registers = bytearray(self._m)
+        #: a register grows when a hash's low bits are below its limit: 2 ** (bits - register)
+        self._limits = [_POWERS[self._rank_bits]] * self._m
+        self._dedupe = True  # whether batches repeat values enough to drop the repeats first
+        self._batches = 0
 
     def update(self, texts: Iterable[str]) -> None:
-        """Add values; the hash of :func:`hash32` is inlined here because this is the hot loop."""
-        registers, shift, bits = self.registers, self._index_shift, self._rank_bits
-        low = (1 << bits) - 1
-        for h in map(zlib.crc32, map(str.encode, texts)):  # cells never hold surrogates
-            h = ((h ^ (h >> 16)) * 0x85EBCA6B) & _MASK32
-            h = ((h ^ (h >> 13)) * 0xC2B2AE35) & _MASK32
-            h ^= h >> 16
+        """Add values. :func:`hash32` is computed for all of them at once: their CRC-32s are
+        packed into one integer, 64 bits apiece, and mixed there (no product overflows its 64
+        bits), so Python does per-value work only where a register grows. A value added twice
+        changes nothing: batches that repeat values (dates) are hashed once per value."""
+        self._batches += 1
+        if self._dedupe or self._batches % 16 == 0:
+            if not isinstance(texts, list):
+                texts = list(texts)
+            distinct = set(texts)
+            self._dedupe = len(distinct) * 10 < len(texts) * 9
+            if self._dedupe:
+                texts = list(distinct)
+        # cells never hold surrogates; a list first is quicker than an array from the map
+        crcs = array("Q", list(map(zlib.crc32, map(str.encode, texts))))
+        n = len(crcs)
+        if not n:
+            return
+        m32 = _lanes(n, _MASK32)
+        h = int.from_bytes(crcs.tobytes(), _ORDER)
+        h = ((h ^ (h >> 16)) & m32) * 0x85EBCA6B & m32
+        h = ((h ^ (h >> 13)) & m32) * 0xC2B2AE35 & m32
+        h = (h ^ (h >> 16)) & m32
+        bits, size = self._rank_bits, 8 * n
+        index_of = h >> self._index_shift & _lanes(n, self._m - 1)
+        indexes = array("Q", index_of.to_bytes(size, _ORDER)).tolist()
+        lows = array("Q", (h & _lanes(n, (1 << bits) - 1)).to_bytes(size, _ORDER)).tolist()
+        registers, limits = self.registers, self._limits
+        grows = map(lt, lows, map(limits.__getitem__, indexes))
+        for index, low in compress(zip(indexes, lows, strict=True), grows):
             # rank = position of the first 1 bit after the index bits (bits + 1 when all zero)
-            rank = bits - (h & low).bit_length() + 1
-            if rank > registers[h >> shift]:
-                registers[h >> shift] = rank
+            rank = bits + 1 - low.bit_length()
+            if rank > registers[index]:
+                registers[index] = rank
+                limits[index] = _POWERS[bits - rank] if rank <= bits else 0
 
     def estimate(self) -> int:
         m = self._m
@@ -95,9 +137,12 @@ class DistinctCounter:
     def exact(self) -> bool:
         return self.sketch is None
 
-    def update(self, texts: list[str]) -> None:
-        """Add a batch of non-null, stripped values."""
-        if texts and max(map(len, texts)) > LONG_VALUE:
+    def update(self, texts: list[str], longest: int | None = None) -> None:
+        """Add a batch of non-null, stripped values (``longest``: the length of the longest,
+        when the caller knows it)."""
+        if longest is None:
+            longest = max(map(len, texts), default=0)
+        if longest > LONG_VALUE:
             texts = [distinct_key(t) for t in texts]
         if self.counts is not None:
             self.counts.update(texts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from collections import Counter
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack.source.mess import MessKind
-from flitstack.source.reader import Export, Row
+from flitstack.source.reader import Export, Row, RowBatch
 from flitstack.source.schema import FILES, Kind, role, spec_for
 
 #: rows between flushes of the in-memory batches to SQLite (bounds memory per file)
@@ -62,8 +63,9 @@ CREATE TABLE deleted (pid TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE deleted_seen (pid TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
-_COUNT_MISSING = (
-    "SELECT count(*) FROM json_each(?) AS j "
+#: the positions, in a JSON list of distinct references, of those whose target is not read
+_MISSING_AT = (
+    "SELECT j.key FROM json_each(?) AS j "
     "WHERE NOT EXISTS (SELECT 1 FROM ids WHERE t = ? AND id = j.value)"
 )
 _MARK_DELETED_SEEN = (
@@ -99,6 +101,22 @@ class Damage(BaseModel):
             MessKind.GUARANTOR_OTHER_FAMILY: self.guarantors_in_other_families,
             "patients_without_email": self.patients_without_email,
         }
+
+
+#: files whose checks read whole rows (all small next to the files checked a column at a time)
+_ROW_CHECKED = frozenset({"patients", "providers", "documents"})
+
+
+#: what JSON needs escaped in a string, but for the quote
+_JSON_ESCAPED = re.compile(r"[\\\x00-\x1f]")
+
+
+def _json_list(texts: list[str]) -> str:
+    """``json.dumps`` of a list of texts, joined directly when none needs escaping (IDs)."""
+    joined = '","'.join(texts)
+    if joined.count('"') == 2 * (len(texts) - 1) and _JSON_ESCAPED.search(joined) is None:
+        return f'["{joined}"]'
+    return json.dumps(texts)
 
 
 def _norm_name(value: Any) -> str:
@@ -153,12 +171,17 @@ class DamageTracker:
     # -- batch resolution
 
     def count_missing(self, place: str, target: str, refs: list[str]) -> None:
+        """Count the references whose target has no such ID (each distinct one looked up once:
+        a batch names the same patients and providers again and again)."""
         if refs:
-            (missing,) = self.db.execute(
-                _COUNT_MISSING, (json.dumps(refs), TARGETS[target])
-            ).fetchone()
-            if missing:
-                self.orphans[place] += missing
+            distinct = list(dict.fromkeys(refs))
+            rows = self.db.execute(_MISSING_AT, (_json_list(distinct), TARGETS[target]))
+            orphans = [distinct[at] for (at,) in rows]
+            if len(orphans) > 8:
+                times = Counter(refs)
+                self.orphans[place] += sum(times[ref] for ref in orphans)
+            elif orphans:
+                self.orphans[place] += sum(map(refs.count, orphans))
 
     def finish(self) -> Damage:
         db, damage = self.db, self.damage
@@ -261,6 +284,29 @@ class FileChecks:
         if self.rows % FLUSH_ROWS == 0:
             self.flush()
 
+    def see_batch(self, batch: RowBatch) -> None:
+        """:meth:`see` for a batch of rows, a column at a time where the checks read only
+        columns (IDs, references, appointments' patients)."""
+        if self.spec is None:
+            return
+        if self.name in _ROW_CHECKED:
+            for item in batch.items():
+                if isinstance(item, Row):
+                    self.see(item)
+            return
+        kept = batch.kept()
+        if self.id_column is not None:
+            self.ids.extend(batch.present(self.id_column, kept))
+        for _place, _target, column, refs, _now in self.refs:
+            refs.extend(batch.present(column, kept))
+        if self.name == "appointments":
+            patients = batch.present(_APPOINTMENT_PATIENT_ID, kept)
+            self.appointment_patients.extend(patients)
+        before = self.rows
+        self.rows += len(batch.starts) - len(batch.rejected)
+        if self.rows // FLUSH_ROWS > before // FLUSH_ROWS:
+            self.flush()
+
     def _see_patient(self, row: Row) -> None:
         damage = self.tracker.damage
         for problem in row.problems:
@@ -314,7 +360,7 @@ class FileChecks:
             db.executemany("INSERT OR IGNORE INTO deleted VALUES (?)", zip(self.deleted))
             self.deleted.clear()
         if self.appointment_patients:
-            db.execute(_MARK_DELETED_SEEN, (json.dumps(self.appointment_patients),))
+            db.execute(_MARK_DELETED_SEEN, (_json_list(self.appointment_patients),))
             self.appointment_patients.clear()
 
     def close(self) -> None:

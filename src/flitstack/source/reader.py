@@ -7,6 +7,11 @@ UTF-8, else the encoding charset-normalizer finds, else Windows-1252) and never 
 memory. Hostile input never half-parses: binary files are refused in one line, rows with too few
 or too many fields are rejected, control characters are stripped with a problem (or reject the row
 when they sit in an ID or a reference).
+
+Records are parsed a batch at a time, a column at a time (:class:`RowBatch`): cells are stripped
+and nulled by C-level passes, and each distinct text of a typed column is parsed once while the
+file is read; :meth:`Export.read` hands the rows out one by one, :meth:`Export.read_batches`
+(the audit) takes whole batches.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
+from datetime import date, datetime
+from itertools import chain, filterfalse
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -143,60 +149,42 @@ def tooth_text_is_valid(text: str) -> bool:
 
 
 def _phone_check(text: str) -> str | None:
-    digits = sum(c.isdigit() for c in text.split("x")[0].split("ext")[0])
+    digits = sum(map(str.isdigit, text.split("x")[0].split("ext")[0]))
     return None if digits >= 7 else "junk_phone"
 
 
 Parser = Callable[[str], v.ParsedValue]
 
 
-_NULL_MAX_LEN = max(len(s) for s in NULL_SPELLINGS)
-
-
 def _checked(check: Callable[[str], str | None], transform: Callable[[str], str]) -> Parser:
     def parse(text: str) -> v.ParsedValue:
-        if v.is_null(text):
-            return v.NULL
-        value = transform(text.strip())
+        value = transform(text)
         return v.ParsedValue(value, check(value))
 
     return parse
 
 
-#: parse results are cached per column for kinds whose cells repeat a lot (enums, flags, codes,
-#: days, amounts); the caches are bounded and live only while one file is read
-_SMALL_DOMAIN_CACHE = 512
-_REPEATING_CACHE = 8192
-
-
 def _parser_for(column: Column) -> Parser | None:
-    """The parser for a known column, or None for plain text (handled inline by the reader)."""
-    parse = _uncached_parser_for(column)
-    if parse is None:
-        return None
-    kind = column.kind
-    if kind in (Kind.DATE, Kind.MONEY, Kind.INT):
-        return lru_cache(maxsize=_REPEATING_CACHE)(parse)
-    if kind in (Kind.ENUM, Kind.YES_NO, Kind.CDT, Kind.CDT_LIST, Kind.SURFACES, Kind.TOOTH):
-        return lru_cache(maxsize=_SMALL_DOMAIN_CACHE)(parse)
-    return parse
+    """The parser of a known column's stripped, non-null text, or None for plain text (kept as
+    stripped). Parsing ``text.strip()`` gives what ``values.parse_<kind>(text)`` gives.
 
-
-def _uncached_parser_for(column: Column) -> Parser | None:
+    The reader calls it once per distinct text of a column while a file is read (see
+    :class:`_ParseCache`), never once per cell.
+    """
     kind = column.kind
     if kind is Kind.DATE:
-        return v.parse_date
+        return v.date_from
     if kind is Kind.DATETIME:
-        return v.parse_datetime
+        return v.datetime_from
     if kind is Kind.MONEY:
-        return v.parse_money
+        return v.money_from
     if kind is Kind.INT:
-        return v.parse_int
+        return v.int_from
     if kind is Kind.YES_NO:
-        return v.parse_yes_no
+        return v.yes_no_from
     if kind is Kind.ENUM:
-        options = column.values
-        return lambda text: v.parse_enum(text, options)
+        table = v.enum_table(column.values)
+        return lambda text: v.enum_from(text, table)
     if kind is Kind.PHONE:
         return _checked(_phone_check, lambda s: s)
     if kind is Kind.EMAIL:
@@ -220,6 +208,146 @@ def _uncached_parser_for(column: Column) -> Parser | None:
             lambda s: None if set(s.upper()) <= _SURFACES else "bad_surfaces", str.upper
         )
     return None
+
+
+#: distinct texts one column's cache holds before it is emptied (between two batches of rows):
+#: dates, amounts, codes and choices repeat (a day's dates, a fee schedule); date/times, phones
+#: and e-mails barely do
+_CACHE_CAP = 16_384
+_CACHE_CAP_UNIQUE = 1_024
+_MOSTLY_UNIQUE = frozenset({Kind.DATETIME, Kind.PHONE, Kind.EMAIL})
+
+
+#: kinds whose ISO texts are read in bulk, in C, by their type's ``fromisoformat`` (see
+#: :meth:`_ParseCache.fill`)
+_ISO_READERS: dict[Kind, tuple[re.Pattern[str], Callable[[str], Any]]] = {
+    Kind.DATE: (v.ISO_DATE, date.fromisoformat),
+    Kind.DATETIME: (v.ISO_DATETIME, datetime.fromisoformat),
+}
+
+
+class _ParseCache(dict[str | None, Any]):
+    """One column's typed values by stripped text, each distinct text parsed once while a file
+    is read (``None``, a null, is ``None``); the problem of each text that has one is kept in
+    :attr:`problems`. Looking a whole column up is one ``map`` over the dict, in C."""
+
+    __slots__ = ("cap", "fresh", "iso", "parse", "problems", "size")
+
+    def __init__(
+        self,
+        parse: Parser,
+        cap: int = _CACHE_CAP,
+        iso: tuple[re.Pattern[str], Callable[[str], Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.parse = parse
+        self.cap = cap
+        self.iso = iso
+        self.problems: dict[str, str] = {}
+        self[None] = None
+        self.size = len(self)  # after the last fill
+        self.fresh = BATCH_ROWS  # texts the last batch brought
+
+    def __missing__(self, text: str) -> Any:
+        value, problem = self.parse(text)
+        if problem is not None:
+            self.problems[text] = problem
+        self[text] = value
+        return value
+
+    def fill(self, texts: list[str | None]) -> None:
+        """Ready a batch's texts: empty the cache past its cap (bounded memory for columns of
+        unique values), then, when the last batch brought many new texts, read the new ISO
+        dates (and date/times) all at once: for them the kind's parser gives what
+        ``fromisoformat`` gives, or reads further when it fails."""
+        fresh, self.fresh = self.fresh + len(self) - self.size, 0
+        if len(self) > self.cap:
+            self.clear()
+            self.problems.clear()
+            self[None] = None
+        if self.iso is not None and fresh * 8 >= len(texts):
+            shape, convert = self.iso
+            seen: set[Any] = set(texts)  # None is always known
+            iso: list[str] = list(filter(shape.fullmatch, filterfalse(self.__contains__, seen)))
+            known = len(self)
+            with suppress(ValueError):  # one impossible date: the rest are parsed one by one
+                self.update(zip(iso, map(convert, iso), strict=True))
+            self.fresh = len(self) - known
+        self.size = len(self)
+
+
+class _CellTexts(dict[str, str | None]):
+    """One column's text (stripped, None for a null) by cell, for a column whose cells repeat
+    (codes, statuses, references, amounts): one lookup per cell instead of a strip and a null
+    lookup. Used while a batch brings few new cells, tried again now and then when not."""
+
+    __slots__ = ("on", "skipped")
+
+    #: cells held before the table is emptied
+    CAP = 4096
+    #: batches read the plain way before the table is tried again
+    RETRY = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on = True
+        self.skipped = 0
+
+    def __missing__(self, cell: str) -> str | None:
+        stripped = cell.strip()
+        text = _NULL_TEXT.get(stripped, stripped)
+        self[cell] = text
+        return text
+
+    def texts(self, column: tuple[str, ...]) -> list[str | None]:
+        if len(self) > self.CAP:
+            self.clear()
+        known = len(self)
+        texts = list(map(self.__getitem__, column))
+        self.on = (len(self) - known) * 4 < len(column)  # a quarter new at most: worth it
+        return texts
+
+    def idle(self) -> None:
+        self.skipped += 1
+        if self.skipped % self.RETRY == 0:
+            self.on = True
+
+
+def _cache_for(column: Column) -> _ParseCache | None:
+    parse = _parser_for(column)
+    if parse is None:
+        return None
+    cap = _CACHE_CAP_UNIQUE if column.kind in _MOSTLY_UNIQUE else _CACHE_CAP
+    return _ParseCache(parse, cap, _ISO_READERS.get(column.kind))
+
+
+#: non-ASCII characters whose case folding is ASCII (tests/source check the list is complete):
+#: ``is_null`` compares case-folded text, so they may spell a null too
+_FOLDS_TO_ASCII = "\xdf\u017f\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+
+
+def _null_texts() -> dict[str, None]:
+    """Every stripped text :func:`values.is_null` reads as null, mapped to None: the empty text
+    and each null spelling in every mix of case (every text that case-folds to one)."""
+    pieces: dict[str, list[str]] = {}
+    for char in [chr(c) for c in range(128)] + list(_FOLDS_TO_ASCII):
+        pieces.setdefault(char.casefold(), []).append(char)
+    table: dict[str, None] = {"": None}
+    for spelling in NULL_SPELLINGS:
+        assert spelling.isascii(), "a non-ASCII null spelling needs its case variants listed"
+        ways: list[set[str]] = [set() for _ in range(len(spelling) + 1)]
+        ways[0].add("")
+        for at in range(len(spelling)):
+            for fold, chars in pieces.items():
+                if ways[at] and spelling.startswith(fold, at):
+                    ways[at + len(fold)].update(w + c for w in ways[at] for c in chars)
+        table.update(dict.fromkeys(ways[-1]))
+    return table
+
+
+#: stripped text → None for every null spelling: ``map(_NULL_TEXT.get, texts, texts)`` nulls a
+#: column in C
+_NULL_TEXT = _null_texts()
 
 
 _PROBLEM_MESSAGES = {
@@ -684,9 +812,22 @@ class Export:
 
     def read(self, name: str) -> Iterator[Row | Reject]:
         """Stream a file's rows; unknown files come out with text values."""
+        stats = ReadStats()
+        for batch in self._read_batches(name, stats):
+            yield from batch.items(stats)
+
+    def read_batches(self, name: str) -> Iterator[RowBatch]:
+        """The rows and rejects of :meth:`read`, a batch of records at a time with each column's
+        texts and values together (for readers that take a whole column at once, such as the
+        audit); the file's :attr:`stats` count each batch as it comes out."""
+        stats = ReadStats()
+        for batch in self._read_batches(name, stats):
+            batch.count(stats)
+            yield batch
+
+    def _read_batches(self, name: str, stats: ReadStats) -> Iterator[RowBatch]:
         member = self._find(name)
         stem = name[:-4] if name.lower().endswith(".csv") else name
-        stats = ReadStats()
         self.stats[stem] = stats
         if member is None:
             return
@@ -694,8 +835,10 @@ class Export:
         spec = spec_for(stem)
         binding = self.bindings.for_file(stem) if self.bindings is not None else None
         with self._open_binary(member) as raw:
-            text = io.TextIOWrapper(raw, encoding=stats.encoding, errors="replace", newline="")
-            yield from _read_rows(stem, spec, text, stats, binding)
+            watch = _ControlWatch(raw) if _bytes_show_controls(stats.encoding) else None
+            buffer: Any = raw if watch is None else watch
+            text = io.TextIOWrapper(buffer, encoding=stats.encoding, errors="replace", newline="")
+            yield from _read_batches(stem, spec, text, stats, binding, watch)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -728,6 +871,46 @@ _CONTROL_NAMES = (  # noqa: SIM905 (the names read best as a table)
 ).split()
 
 
+#: the same controls as bytes: in the encodings of :func:`_bytes_show_controls` a control
+#: character of the text is this very byte of the file
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if chr(b) not in _CONTROLS)
+_BYTE_TRUE_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "cp1252", "iso8859-1", "ascii"})
+
+
+def _bytes_show_controls(encoding: str) -> bool:
+    """Whether text decoded from ``encoding`` holds a C0 control character only where the
+    bytes hold that same byte (UTF-8, Windows-1252, Latin-1, ASCII; not UTF-16, UTF-7…)."""
+    try:
+        return codecs.lookup(encoding).name in _BYTE_TRUE_ENCODINGS
+    except LookupError:
+        return False
+
+
+class _ControlWatch(io.BufferedIOBase):
+    """A file's bytes passed on unchanged, a chunk at a time, noting in :attr:`seen` whether a
+    control byte has gone by: while none has, no record read holds a control character."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__()
+        self._inner = inner
+        self.seen = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._inner.read1(size)  # type: ignore[attr-defined]
+        if not self.seen and data.translate(None, _NOT_CONTROL_BYTES):
+            self.seen = True
+        return bytes(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if size is None else size)
+        if not self.seen and data.translate(None, _NOT_CONTROL_BYTES):
+            self.seen = True
+        return data
+
+
 def control_name(char: str) -> str:
     """The ASCII name of a C0 control character (``"\\x00"`` → ``NUL``)."""
     return _CONTROL_NAMES[ord(char)]
@@ -754,13 +937,139 @@ def _header_map(
     return names
 
 
-def _read_rows(
+#: records read before they are parsed, column by column, together
+BATCH_ROWS = 256
+
+
+@dataclass(slots=True, eq=False)
+class RowBatch:
+    """Consecutive records of one file, parsed a column at a time.
+
+    ``starts``, ``indices`` and ``fields`` hold the records that reached parsing (the right
+    number of fields, no control character in a key); ``texts`` and ``values`` hold one list per
+    column over those records: the stripped text (None for a null) and the typed value. Records
+    rejected before parsing sit in ``before`` under the position of the parsed record they
+    precede; parsed records missing a required value are in ``rejected``.
+    """
+
+    file: str
+    names: list[str]
+    id_column: str | None
+    starts: list[int] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    fields: list[list[str]] = field(default_factory=list)
+    texts: list[list[str | None]] = field(default_factory=list)
+    values: list[list[Any]] = field(default_factory=list)
+    problems: dict[int, list[Problem]] = field(default_factory=dict)
+    rejected: dict[int, Reject] = field(default_factory=dict)
+    before: dict[int, list[Reject]] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        """Records read: rows and rejects."""
+        return len(self.starts) + sum(map(len, self.before.values()))
+
+    def rejects(self) -> list[Reject]:
+        """Every reject of the batch, in file order."""
+        if not self.before:
+            return [self.rejected[i] for i in sorted(self.rejected)]
+        out: list[Reject] = []
+        for position in range(len(self.starts) + 1):
+            out.extend(self.before.get(position, ()))
+            if position in self.rejected:
+                out.append(self.rejected[position])
+        return out
+
+    def kept(self) -> list[int] | None:
+        """Positions of the parsed records that are rows (None: all of them)."""
+        if not self.rejected:
+            return None
+        return [i for i in range(len(self.starts)) if i not in self.rejected]
+
+    def present(self, name: str, kept: list[int] | None) -> list[str]:
+        """A column's values that are not null, as text, over the rows (``kept``: from
+        :meth:`kept`); [] if the column is absent."""
+        try:
+            position = self.names.index(name)
+        except ValueError:
+            return []
+        values = self.values[position]
+        plain = values is self.texts[position]  # plain text: a non-empty str or None each
+        if kept is not None:
+            values = [values[i] for i in kept]
+        if plain:
+            return list(filter(None, values))
+        return [str(value) for value in values if value is not None]
+
+    def items(self, stats: ReadStats | None = None) -> Iterator[Row | Reject]:
+        """Rows and rejects in file order, counted in ``stats`` as each comes out."""
+        file, names, id_column = self.file, self.names, self.id_column
+        problems, rejected, before = self.problems, self.rejected, self.before
+        value_rows = list(zip(*self.values, strict=True)) if self.values else []
+        if not value_rows:
+            value_rows = [() for _ in self.starts]
+        for i, (start, index, fields, values) in enumerate(
+            zip(self.starts, self.indices, self.fields, value_rows, strict=True)
+        ):
+            if before and i in before:
+                yield from _counted_rejects(before[i], stats)
+            if rejected and i in rejected:
+                if stats is not None:
+                    stats.rows_read += 1
+                    stats.rows_rejected += 1
+                yield rejected[i]
+                continue
+            found = problems.get(i) if problems else None
+            if stats is not None:
+                stats.rows_read += 1
+                stats.rows_yielded += 1
+                if found:
+                    stats.problems += len(found)
+            yield Row(
+                file,
+                start,
+                index,
+                dict(zip(names, values, strict=True)),
+                dict(zip(names, fields, strict=True)),
+                found or [],
+                id_column,
+            )
+        if before and len(self.starts) in before:
+            yield from _counted_rejects(before[len(self.starts)], stats)
+
+    def count(self, stats: ReadStats) -> None:
+        """Count the whole batch in ``stats`` at once (readers that take it whole)."""
+        rejects = sum(map(len, self.before.values())) + len(self.rejected)
+        stats.rows_read += len(self.starts) + rejects - len(self.rejected)
+        stats.rows_rejected += rejects
+        stats.rows_yielded += len(self.starts) - len(self.rejected)
+        stats.problems += sum(
+            len(found) for i, found in self.problems.items() if i not in self.rejected
+        )
+
+
+def _counted_rejects(rejects: list[Reject], stats: ReadStats | None) -> Iterator[Reject]:
+    for reject in rejects:
+        if stats is not None:
+            stats.rows_read += 1
+            stats.rows_rejected += 1
+        yield reject
+
+
+def _read_batches(
     stem: str,
     spec: FileSpec | None,
     text: IO[str],
     stats: ReadStats,
     binding: HeaderBinding | None = None,
-) -> Iterator[Row | Reject]:
+    watch: _ControlWatch | None = None,
+) -> Iterator[RowBatch]:
+    """A file's records, :data:`BATCH_ROWS` at a time, parsed column by column: each cell is
+    stripped and nulled in C, each distinct text of a typed column parsed once. Rows are not
+    counted in ``stats`` here (see :meth:`RowBatch.items` and :meth:`RowBatch.count`).
+
+    ``watch``, the file's bytes under ``text``, spares looking for control characters in the
+    records while no control byte has been read."""
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
@@ -771,8 +1080,8 @@ def _read_rows(
     names = _header_map(stem, header, spec, binding)
     width = len(names)
     columns = [spec.column(n) if spec else None for n in names]
-    parsers = [_parser_for(c) if c else None for c in columns]
-    required = [c.name for c in columns if c is not None and c.required]
+    caches = [_cache_for(c) if c is not None else None for c in columns]
+    required = [(pos, c.name) for pos, c in enumerate(columns) if c is not None and c.required]
     id_column = spec.id_column if spec else None
     #: a control character in an ID or a reference rejects the row: what it names is unsure
     keys: dict[int, str] = {}
@@ -781,76 +1090,142 @@ def _read_rows(
             keys[position] = "ID"
         elif column is not None and column.kind is Kind.REF:
             keys[position] = "reference"
-    nulls, null_max = NULL_SPELLINGS, _NULL_MAX_LEN
+    null_text = _NULL_TEXT.get
+    cell_texts = [_CellTexts() for _ in names]
 
+    def parse(starts: list[int], records: list[list[str]], first: int) -> RowBatch:
+        batch = RowBatch(stem, names, id_column)
+        problems = batch.problems
+        indices = list(range(first, first + len(records)))
+        # hostile records are rare: one test of the whole batch decides whether to look closer
+        controls = (watch is None or watch.seen) and _CONTROL.search(
+            "".join(chain.from_iterable(records))
+        ) is not None
+        if controls or any(map(width.__ne__, map(len, records))):
+            starts, indices, records = _screen(
+                stem, names, keys, width, batch, starts, indices, records
+            )
+        batch.starts, batch.indices, batch.fields = starts, indices, records
+        cells = list(zip(*records, strict=True)) if records else [()] * width
+        texts_of, values_of = batch.texts, batch.values
+        for position, (column, cache, known) in enumerate(
+            zip(cells, caches, cell_texts, strict=True)
+        ):
+            if known.on:  # a column of few values: each cell's text looked up
+                texts = known.texts(column)
+            else:
+                stripped = list(map(str.strip, column))
+                texts = list(map(null_text, stripped, stripped))
+                known.idle()
+            texts_of.append(texts)
+            if cache is None:  # plain text: most cells of an export
+                values_of.append(texts)
+                continue
+            cache.fill(texts)
+            values_of.append(list(map(cache.__getitem__, texts)))
+            found = cache.problems
+            if found and not found.keys().isdisjoint(texts):
+                name = names[position]
+                for i, t in enumerate(texts):
+                    kind = found.get(t) if t is not None else None
+                    if kind is not None:
+                        problem = Problem(
+                            stem, starts[i], name, kind, problem_message(kind), column[i]
+                        )
+                        problems.setdefault(i, []).append(problem)
+        for position, name in required:
+            values = values_of[position]
+            if None in values or "" in values:
+                for i, value in enumerate(values):
+                    if (value is None or value == "") and i not in batch.rejected:
+                        raw = dict(zip(names, records[i], strict=True))
+                        reason = f"required value {name} is missing"
+                        batch.rejected[i] = Reject(stem, starts[i], name, reason, raw)
+        return batch
+
+    starts: list[int] = []
+    records: list[list[str]] = []
+    first = 1  # index of the first record held
     last_line = reader.line_num
-    index = 0
-    while True:
+    newline_unknown = True
+    try:
+        for fields in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if newline_unknown:  # as the decoder has seen them by the first record
+                stats.newline, newline_unknown = _newline(text), False
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # blank line: not a record
+            starts.append(start)
+            records.append(fields)
+            if len(records) >= BATCH_ROWS:
+                held = (starts, records, first)
+                first += len(records)
+                starts, records = [], []
+                yield parse(*held)
+    except csv.Error as exc:
         start = last_line + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            if text.read(1):  # rows follow that can no longer be told apart: none may be lost
-                raise ExportError(
-                    f"{stem}.csv line {start}: unreadable record ({exc}); the rows after it "
-                    "cannot be read reliably: fix the file or export it again"
-                ) from exc
-            stats.rows_read += 1
-            stats.rows_rejected += 1
-            yield Reject(stem, start, None, f"unreadable record: {exc}")
-            break
-        last_line = reader.line_num
-        if not stats.newline:
-            stats.newline = "\r\n" if "\r\n" in str(getattr(text, "newlines", "")) else "\n"
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # blank line: not a record
-        stats.rows_read += 1
-        index += 1
+        follows = text.read(1)
+        if records:
+            yield parse(starts, records, first)
+        if follows:  # rows follow that can no longer be told apart: none may be lost
+            raise ExportError(
+                f"{stem}.csv line {start}: unreadable record ({exc}); the rows after it "
+                "cannot be read reliably: fix the file or export it again"
+            ) from exc
+        unreadable = RowBatch(stem, names, id_column)
+        unreadable.before[0] = [Reject(stem, start, None, f"unreadable record: {exc}")]
+        yield unreadable
+        return
+    except Exception:
+        if records:  # the rows read before damaged bytes still come out, then the error
+            yield parse(starts, records, first)
+        raise
+    if records:
+        yield parse(starts, records, first)
+
+
+def _newline(text: IO[str]) -> str:
+    return "\r\n" if "\r\n" in str(getattr(text, "newlines", "")) else "\n"
+
+
+def _screen(
+    stem: str,
+    names: list[str],
+    keys: dict[int, str],
+    width: int,
+    batch: RowBatch,
+    starts: list[int],
+    indices: list[int],
+    records: list[list[str]],
+) -> tuple[list[int], list[int], list[list[str]]]:
+    """The records of a batch that may be parsed: control characters stripped (with a problem
+    on the cell, or a reject when one sits in a key) and records of the wrong width rejected,
+    each reject placed in ``batch.before``."""
+    kept_starts: list[int] = []
+    kept_indices: list[int] = []
+    kept: list[list[str]] = []
+    for start, index, fields in zip(starts, indices, records, strict=True):
         problems: list[Problem] = []
         if _CONTROL.search("".join(fields)) is not None:
             fields, reason, where = _strip_controls(stem, start, names, keys, fields, problems)
             if reason is not None:
-                stats.rows_rejected += 1
-                yield Reject(stem, start, where, reason, dict(zip(names, fields, strict=False)))
+                raw = dict(zip(names, fields, strict=False))
+                batch.before.setdefault(len(kept), []).append(
+                    Reject(stem, start, where, reason, raw)
+                )
                 continue
         if len(fields) != width:  # never padded nor cut: which value is which is unknown
-            stats.rows_rejected += 1
-            yield Reject(
-                stem,
-                start,
-                None,
-                f"row has {len(fields)} fields but the header has {width}",
-                list(fields),
+            reason = f"row has {len(fields)} fields but the header has {width}"
+            batch.before.setdefault(len(kept), []).append(
+                Reject(stem, start, None, reason, list(fields))
             )
             continue
-        raw = dict(zip(names, fields, strict=True))
-        values: dict[str, Any] = {}
-        for name, parse, cell in zip(names, parsers, fields, strict=True):
-            if parse is None:  # plain text, inlined: most cells of an export
-                stripped = cell.strip()
-                if not stripped or (len(stripped) <= null_max and stripped.casefold() in nulls):
-                    values[name] = None
-                else:
-                    values[name] = stripped
-                continue
-            value, problem = parse(cell)
-            values[name] = value
-            if problem is not None:
-                problems.append(Problem(stem, start, name, problem, problem_message(problem), cell))
-        missing = None
-        for column_name in required:
-            if values[column_name] in (None, ""):
-                missing = column_name
-                break
-        if missing is not None:
-            stats.rows_rejected += 1
-            yield Reject(stem, start, missing, f"required value {missing} is missing", raw)
-            continue
-        stats.rows_yielded += 1
-        stats.problems += len(problems)
-        yield Row(stem, start, index, values, raw, problems, id_column)
+        if problems:
+            batch.problems[len(kept)] = problems
+        kept_starts.append(start)
+        kept_indices.append(index)
+        kept.append(fields)
+    return kept_starts, kept_indices, kept
 
 
 def _strip_controls(

@@ -22,6 +22,8 @@ class ParsedValue(NamedTuple):
 
 
 NULL = ParsedValue(None)
+#: builds a ParsedValue without the named tuple's Python-level ``__new__`` (hot paths)
+_new = tuple.__new__
 
 
 #: casefold never shortens text, so anything longer than this cannot be a null spelling
@@ -90,7 +92,12 @@ def parse_date(text: str | None) -> ParsedValue:
     if is_null(text):
         return NULL
     assert text is not None
-    stripped = text.strip()
+    return date_from(text.strip())
+
+
+def date_from(stripped: str) -> ParsedValue:
+    """:func:`parse_date` of stripped text that is not a null spelling (the reader's entry: it
+    has stripped and nulled the text already)."""
     if stripped in NULL_DATE_SENTINELS:
         return NULL
     head, tail = _split_date_time(stripped)
@@ -100,10 +107,10 @@ def parse_date(text: str | None) -> ParsedValue:
         return ParsedValue(None, "bad_date")
     try:
         if len(head) == 10 and head[4] == "-":
-            return ParsedValue(date.fromisoformat(head))
+            return _new(ParsedValue, (date.fromisoformat(head), None))
         parsed = _us_date(head)
         if parsed is not None:
-            return ParsedValue(parsed)
+            return _new(ParsedValue, (parsed, None))
     except ValueError:
         pass
     return ParsedValue(None, "bad_date")
@@ -132,28 +139,55 @@ def parse_datetime(text: str | None) -> ParsedValue:
     if is_null(text):
         return NULL
     assert text is not None
-    stripped = text.strip()
+    return datetime_from(text.strip())
+
+
+def datetime_from(stripped: str) -> ParsedValue:
+    """:func:`parse_datetime` of stripped text that is not a null spelling (the reader's entry)."""
     if stripped in NULL_DATE_SENTINELS:
         return NULL
-    try:
-        if len(stripped) >= 10 and stripped[4] == "-" and stripped[:10] not in NULL_DATE_SENTINELS:
-            candidate = stripped.replace("Z", "+00:00") if stripped.endswith("Z") else stripped
-            return ParsedValue(datetime.fromisoformat(candidate))
-    except ValueError:
-        pass
+    if len(stripped) >= 10 and stripped[4] == "-" and stripped[:10] not in NULL_DATE_SENTINELS:
+        candidate = stripped.replace("Z", "+00:00") if stripped.endswith("Z") else stripped
+        try:
+            return _new(ParsedValue, (datetime.fromisoformat(candidate), None))
+        except ValueError:
+            pass
     head, tail = _split_date_time(stripped)
-    day = parse_date(head)
+    day = _day(head)
     if day.problem:
-        return ParsedValue(None, "bad_datetime")
-    if day.value is None:
+        return _BAD_DATETIME
+    d = day.value
+    if d is None:
         return NULL
     if tail is None:
-        return ParsedValue(datetime(day.value.year, day.value.month, day.value.day))
+        return _new(ParsedValue, (datetime(d.year, d.month, d.day), None))
+    clock = _clock(tail)
+    if clock is None:
+        return _BAD_DATETIME
+    return _new(ParsedValue, (datetime.combine(d, clock), None))
+
+
+@lru_cache(maxsize=4096)
+def _day(head: str) -> ParsedValue:
+    """:func:`parse_date` of a date/time's date part (cached: days repeat)."""
+    return parse_date(head)
+
+
+@lru_cache(maxsize=2048)
+def _clock(tail: str) -> time | None:
+    """The time of day of a date/time's time part, None when it is not one (cached)."""
     hms = _parse_time(tail)
-    if hms is None:
-        return ParsedValue(None, "bad_datetime")
-    d = day.value
-    return ParsedValue(datetime(d.year, d.month, d.day, *hms))
+    return None if hms is None else time(*hms)
+
+
+_BAD_DATETIME = ParsedValue(None, "bad_datetime")
+#: what :func:`date_from` and :func:`datetime_from` read with the ``fromisoformat`` of their
+#: type alone: an ISO date (and time to the minute or second), no sentinel date
+_SENTINELS = "|".join(re.escape(s) for s in sorted(NULL_DATE_SENTINELS))
+ISO_DATE = re.compile(rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}")
+ISO_DATETIME = re.compile(
+    rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?"
+)
 
 
 def parse_money(text: str | None) -> ParsedValue:
@@ -161,7 +195,11 @@ def parse_money(text: str | None) -> ParsedValue:
     if is_null(text):
         return NULL
     assert text is not None
-    s = text.strip()
+    return money_from(text.strip())
+
+
+def money_from(s: str) -> ParsedValue:
+    """:func:`parse_money` of stripped text that is not a null spelling (the reader's entry)."""
     negative = False
     if s.startswith("(") and s.endswith(")"):
         negative, s = True, s[1:-1].strip()
@@ -176,7 +214,7 @@ def parse_money(text: str | None) -> ParsedValue:
         amount = Decimal(s)
     except InvalidOperation:
         return ParsedValue(None, "bad_money")
-    return ParsedValue(-amount if negative else amount)
+    return _new(ParsedValue, (-amount if negative else amount, None))
 
 
 def parse_int(text: str | None) -> ParsedValue:
@@ -184,9 +222,14 @@ def parse_int(text: str | None) -> ParsedValue:
     if is_null(text):
         return NULL
     assert text is not None
-    s = text.strip().replace(",", "")
+    return int_from(text.strip())
+
+
+def int_from(stripped: str) -> ParsedValue:
+    """:func:`parse_int` of stripped text that is not a null spelling (the reader's entry)."""
+    s = stripped.replace(",", "")
     if s.isascii() and (s.isdigit() or (s[:1] in "+-" and s[1:].isdigit())):
-        return ParsedValue(int(s))
+        return _new(ParsedValue, (int(s), None))
     try:
         as_decimal = Decimal(s)
         if as_decimal.is_finite() and as_decimal == as_decimal.to_integral_value():
@@ -205,7 +248,12 @@ def parse_yes_no(text: str | None) -> ParsedValue:
     if is_null(text):
         return NULL
     assert text is not None
-    key = text.strip().casefold()
+    return yes_no_from(text.strip())
+
+
+def yes_no_from(stripped: str) -> ParsedValue:
+    """:func:`parse_yes_no` of stripped text that is not a null spelling (the reader's entry)."""
+    key = stripped.casefold()
     if key in _TRUE:
         return ParsedValue(True)
     if key in _FALSE:
@@ -226,10 +274,21 @@ def parse_enum(text: str | None, values: tuple[str, ...] | list[str]) -> ParsedV
     if is_null(text):
         return NULL
     assert text is not None
-    match = _enum_table(tuple(values)).get(_enum_key(text))
+    return enum_from(text, _enum_table(tuple(values)))
+
+
+def enum_from(text: str, table: dict[str, str]) -> ParsedValue:
+    """:func:`parse_enum` of text that is not a null spelling, with the enum's
+    :func:`enum_table` (the reader's entry: the table is looked up once per column)."""
+    match = table.get(_enum_key(text))
     if match is not None:
         return ParsedValue(match)
     return ParsedValue(" ".join(text.split()), "bad_enum")
+
+
+def enum_table(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Spelling key → canonical value for one enum (see :func:`parse_enum`)."""
+    return _enum_table(tuple(values))
 
 
 @lru_cache(maxsize=256)
