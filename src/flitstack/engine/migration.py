@@ -101,7 +101,7 @@ def _legacy_file_name(key: str) -> str:
     """How flitstack 0.1 named a document's file (``mdc-55-…``): found again after an upgrade."""
     source, _, sid = key.partition(":")
     legacy = {"documents": f"mdc-{sid}-", "ledger_entries": f"mdc-ledger-{sid}."}
-    return legacy.get(source, f"mdc[{source} {sid}] ")  # none before 0.2: the new name
+    return legacy.get(source, file_marker(key))  # other files had no name before 0.2
 
 
 @dataclass

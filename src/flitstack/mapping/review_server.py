@@ -335,9 +335,16 @@ def edit_column(
         new = _measured(wb, new)
     new.review = False
     new.reason = f"{EDITED} ({'; '.join(changes)}); proposed: {_proposed_reason(old.reason)}"
+    return _commit_column(path, wb, index, old, new, f"{file}.{column}")
+
+
+def _commit_column(
+    path: Path, wb: Workbook, index: int, old: ColumnMap, new: ColumnMap, where: str
+) -> ColumnMap:
+    """Check the workbook with ``new`` in place of ``old`` by confirm's rules, then save it."""
     after = wb.model_copy(deep=True)
     after.columns[index] = new
-    refused = _refusal(wb, after, f"{path.name}: {file}.{column}", path.name)
+    refused = _refusal(wb, after, f"{path.name}: {where}", path.name)
     if refused:
         raise EditRefused(refused)
     _save_column(path, wb, index, old, new)
@@ -353,13 +360,7 @@ def keep_column(path: Path, file: str, column: str, seen: str | None = None) -> 
         return old
     base = _proposed_reason(old.reason).removeprefix("REVIEW: ")
     new = old.model_copy(update={"review": False, "reason": f"{KEPT}; flagged because: {base}"})
-    after = wb.model_copy(deep=True)
-    after.columns[index] = new
-    refused = _refusal(wb, after, f"{path.name}: {file}.{column}", path.name)
-    if refused:
-        raise EditRefused(refused)
-    _save_column(path, wb, index, old, new)
-    return new
+    return _commit_column(path, wb, index, old, new, f"{file}.{column}")
 
 
 def edit_value_map(
