@@ -3,6 +3,8 @@ exports, estimates cardinality past its cap, and writes escaped, masked, owner-o
 
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import json
 import shutil
@@ -260,10 +262,16 @@ def test_cardinality_is_exact_under_the_cap_and_estimated_past_it(
     assert capped.damage == report.damage
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(max_size=8), max_size=300), st.integers(min_value=1, max_value=60))
-def test_distinct_counter_is_exact_until_the_cap(texts: list[str], cap: int) -> None:
-    counter = DistinctCounter(cap)
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.text(max_size=8), max_size=300),
+    st.integers(min_value=1, max_value=60),
+    st.none() | st.integers(min_value=0, max_value=80),
+)
+def test_distinct_counter_is_exact_until_the_cap(
+    texts: list[str], cap: int, counted: int | None
+) -> None:
+    counter = DistinctCounter(cap, counted)
     for start in range(0, len(texts), 37):
         counter.update(texts[start : start + 37])
     distinct = len(set(texts))
@@ -271,6 +279,11 @@ def test_distinct_counter_is_exact_until_the_cap(texts: list[str], cap: int) -> 
         assert counter.exact and counter.value() == distinct
     else:
         assert not counter.exact and counter.value() > cap
+    # how often each value occurs is known exactly while few are distinct, else not at all
+    if distinct <= min(cap, cap if counted is None else counted):
+        assert counter.counts == Counter(texts)
+    else:
+        assert counter.counts is None
 
 
 @pytest.mark.parametrize("size", [100, 3_000, 60_000])

@@ -172,6 +172,7 @@ CELLS = [
     "$1,234.50", "(45.00)", "-$3", ".", "D1110", "d2740", "D1110;D0150", "MOD", "X", "#3", "3-5",
     "UR", "Y", "Yes", "maybe", "a@b.co", "bad@", "(555) 123-4567", "555-1234", "x12",
     "Completed", "complete", "in progress", "weird", 'say "hi"', "two\nlines", "a,b", "t\tab",
+    "crlf\r\ninside", "cr\ronly", "ends\r", "\n", "\r\n\r\n",
     "nul\x00here", "\x07", "\u00e9", "\U0001f600", "x" * 300,
 ]  # fmt: skip
 

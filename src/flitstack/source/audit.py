@@ -179,7 +179,7 @@ class _ColumnStats:
     __slots__ = ("distinct", "examples", "max_len", "nulls", "problems", "voted", "votes")
 
     def __init__(self) -> None:
-        self.distinct = DistinctCounter(CARDINALITY_CAP)
+        self.distinct = DistinctCounter(CARDINALITY_CAP, TOP_VALUES)
         self.nulls = 0
         self.max_len = 0
         self.votes: Counter[str] = Counter()

@@ -2,9 +2,9 @@
 
 The audit needs the exact values of low-cardinality columns (to propose picklists and value
 maps) but only an order of magnitude for columns with thousands of values (IDs, dates, amounts).
-:class:`DistinctCounter` keeps a value → count table until it holds ``cap`` values, then folds it
-into a :class:`HyperLogLog` sketch of 4 KiB and forgets the values, so memory per column is flat
-whatever the export's size.
+:class:`DistinctCounter` keeps the values it has seen (and how often, while they are few) until
+it holds ``cap`` values, then folds them into a :class:`HyperLogLog` sketch of 4 KiB and forgets
+the values, so memory per column is flat whatever the export's size.
 """
 
 from __future__ import annotations
@@ -124,13 +124,19 @@ def distinct_key(text: str) -> str:
 
 
 class DistinctCounter:
-    """Counts distinct values exactly up to ``cap``, then estimates them with HyperLogLog."""
+    """Counts distinct values exactly up to ``cap``, then estimates them with HyperLogLog.
 
-    __slots__ = ("cap", "counts", "sketch")
+    How often each value occurs is kept while at most ``counted`` values are distinct (what a
+    report lists as a column's top values); past that only which values were seen is kept, a
+    set being several times cheaper to fill than a table of counts."""
 
-    def __init__(self, cap: int) -> None:
+    __slots__ = ("cap", "counted", "counts", "seen", "sketch")
+
+    def __init__(self, cap: int, counted: int | None = None) -> None:
         self.cap = cap
+        self.counted = cap if counted is None else min(counted, cap)
         self.counts: Counter[str] | None = Counter()
+        self.seen: set[str] | None = None
         self.sketch: HyperLogLog | None = None
 
     @property
@@ -146,17 +152,25 @@ class DistinctCounter:
             texts = [distinct_key(t) for t in texts]
         if self.counts is not None:
             self.counts.update(texts)
-            if len(self.counts) > self.cap:
-                self.sketch = HyperLogLog()
-                self.sketch.update(self.counts)
-                self.counts = None
+            if len(self.counts) <= self.counted:
+                return
+            self.seen, self.counts = set(self.counts), None
+        elif self.seen is not None:
+            self.seen.update(texts)
         else:
             assert self.sketch is not None
             self.sketch.update(texts)
+            return
+        if len(self.seen) > self.cap:
+            self.sketch = HyperLogLog()
+            self.sketch.update(list(self.seen))
+            self.seen = None
 
     def value(self) -> int:
         """Exact count, or the estimate (never below the cap it has exceeded)."""
         if self.counts is not None:
             return len(self.counts)
+        if self.seen is not None:
+            return len(self.seen)
         assert self.sketch is not None
         return max(self.sketch.estimate(), self.cap + 1)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import chain, filterfalse
+from itertools import chain, filterfalse, islice
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -1143,45 +1143,65 @@ def _read_batches(
                         batch.rejected[i] = Reject(stem, starts[i], name, reason, raw)
         return batch
 
-    starts: list[int] = []
+    def take(records: list[list[str]], n: int) -> Exception | None:
+        """Up to ``n`` more records into ``records`` in one C call; the error that stopped
+        the reader, if one did (the records read before it are kept)."""
+        try:
+            records.extend(islice(reader, n))
+        except Exception as exc:  # noqa: BLE001 - handed back and raised after their rows
+            return exc
+        return None
+
+    line = reader.line_num  # lines read so far
+    first = 1  # index of the next record
     records: list[list[str]] = []
-    first = 1  # index of the first record held
-    last_line = reader.line_num
-    newline_unknown = True
-    try:
-        for fields in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if newline_unknown:  # as the decoder has seen them by the first record
-                stats.newline, newline_unknown = _newline(text), False
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # blank line: not a record
-            starts.append(start)
-            records.append(fields)
-            if len(records) >= BATCH_ROWS:
-                held = (starts, records, first)
-                first += len(records)
-                starts, records = [], []
-                yield parse(*held)
-    except csv.Error as exc:
-        start = last_line + 1
-        follows = text.read(1)
+    failure = take(records, 1)
+    if records:  # as the decoder has seen them by the first record
+        stats.newline = _newline(text)
+    if failure is None:
+        failure = take(records, BATCH_ROWS - 1)
+    while records:
+        after = reader.line_num
+        if failure is None and after - line == len(records) and min(map(len, records)) > 1:
+            starts = list(range(line + 1, after + 1))  # one line each, none blank
+            line = after
+        else:  # records over several lines, blank lines or a failure: counted one by one
+            starts, kept = [], []
+            for fields in records:
+                start, line = line + 1, line + 1 + _line_breaks(fields)
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line: not a record
+                starts.append(start)
+                kept.append(fields)
+            records = kept
+            if failure is None:
+                line = after
         if records:
             yield parse(starts, records, first)
-        if follows:  # rows follow that can no longer be told apart: none may be lost
+            first += len(records)
+        if failure is not None:
+            break
+        records = []
+        failure = take(records, BATCH_ROWS)
+    if isinstance(failure, csv.Error):
+        start = line + 1
+        if text.read(1):  # rows follow that can no longer be told apart: none may be lost
             raise ExportError(
-                f"{stem}.csv line {start}: unreadable record ({exc}); the rows after it "
+                f"{stem}.csv line {start}: unreadable record ({failure}); the rows after it "
                 "cannot be read reliably: fix the file or export it again"
-            ) from exc
+            ) from failure
         unreadable = RowBatch(stem, names, id_column)
-        unreadable.before[0] = [Reject(stem, start, None, f"unreadable record: {exc}")]
+        unreadable.before[0] = [Reject(stem, start, None, f"unreadable record: {failure}")]
         yield unreadable
-        return
-    except Exception:
-        if records:  # the rows read before damaged bytes still come out, then the error
-            yield parse(starts, records, first)
-        raise
-    if records:
-        yield parse(starts, records, first)
+    elif failure is not None:  # damaged bytes: the rows read before them came out first
+        raise failure
+
+
+def _line_breaks(fields: list[str]) -> int:
+    """Line breaks inside a record's fields, as the reader counts lines: ``\\r\\n``, ``\\r``
+    and ``\\n`` one each."""
+    joined = "".join(fields)
+    return joined.count("\n") + joined.count("\r") - joined.count("\r\n")
 
 
 def _newline(text: IO[str]) -> str:
