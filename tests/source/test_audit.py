@@ -3,12 +3,11 @@ exports, estimates cardinality past its cap, and writes escaped, masked, owner-o
 
 from __future__ import annotations
 
-from collections import Counter
-
 import csv
 import json
 import shutil
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from flitstack.settings import Settings
 from flitstack.source import audit as audit_module
 from flitstack.source.audit import AuditReport, audit_export, mask
 from flitstack.source.audit_report import write_audit
-from flitstack.source.cardinality import DistinctCounter, HyperLogLog
+from flitstack.source.cardinality import DistinctCounter, HyperLogLog, hash32
 from flitstack.source.generator import INJECTIONS_FILE, generate_export
 from flitstack.source.mess import MessKind, MessRates
 from flitstack.source.reader import Row, open_export
@@ -292,6 +291,47 @@ def test_hyperloglog_error_stays_small(size: int) -> None:
     sketch.update(f"{n}" for n in range(size))
     sketch.update(f"{n}" for n in range(size // 2))  # repeats change nothing
     assert abs(sketch.estimate() - size) <= 0.05 * size
+
+
+def reference_registers(texts: list[str], precision: int = 12) -> bytearray:
+    """The registers a straightforward, one value at a time HyperLogLog over hash32 holds."""
+    bits = 32 - precision
+    registers = bytearray(1 << precision)
+    for text in texts:
+        h = hash32(text)
+        index, low = h >> bits, h & ((1 << bits) - 1)
+        registers[index] = max(registers[index], bits + 1 - low.bit_length())
+    return registers
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(max_size=12), max_size=400),
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=0, max_value=5_000),
+)
+def test_hyperloglog_matches_a_per_value_reference(texts: list[str], batch: int, warm: int) -> None:
+    # warm values first so the floor rises and the batches take the floor path too
+    values = [f"w{n}" for n in range(warm)] + texts
+    sketch = HyperLogLog()
+    for start in range(0, len(values), batch):
+        sketch.update(values[start : start + batch])
+    assert sketch.registers == reference_registers(values)
+    before = bytes(sketch.registers), sketch.estimate()
+    for start in range(0, len(values), batch):  # a value added twice changes nothing
+        sketch.update(reversed(values[start : start + batch]))
+    assert (bytes(sketch.registers), sketch.estimate()) == before
+
+
+def test_hyperloglog_past_a_high_floor_matches_the_reference() -> None:
+    values = [f"2024-01-{n % 28:02d} 10:{n % 60:02d} patient {n}" for n in range(100_000)]
+    sketch = HyperLogLog()
+    for start in range(0, len(values), 256):
+        sketch.update(values[start : start + 256])
+    assert min(sketch.registers) >= 2  # the floor path was taken
+    assert sketch.registers == reference_registers(values)
+    sketch.update(values[:1])
+    assert sketch.registers == reference_registers(values)
 
 
 def test_long_values_are_counted_by_digest() -> None:

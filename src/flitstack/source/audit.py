@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -130,6 +131,7 @@ _BOOL = frozenset({"y", "n", "yes", "no", "true", "false"})
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # the same texts (days, small numbers, codes) recur across columns
 def classify(text: str) -> str:
     """The most specific type a single non-null value looks like.
 

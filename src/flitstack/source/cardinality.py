@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from hashlib import blake2b
 from itertools import compress
-from operator import lt
+from operator import itemgetter
 
 #: 2**12 registers: a standard error of 1.04 / sqrt(4096) ≈ 1.6 %
 HLL_PRECISION = 12
@@ -28,11 +28,19 @@ LONG_VALUE = 256
 _MASK32 = 0xFFFFFFFF
 #: 2 ** k: the limits of :class:`HyperLogLog`'s registers share these ints
 _POWERS = [1 << k for k in range(33)]
+#: bit 56, the low bit of a lane's top byte, marks hashes that may raise a register
+_MARK_BIT = 56
+_MARK = 1 << _MARK_BIT
+#: the byte of a lane packed in ``sys.byteorder`` that holds bit 56
+_MARK_BYTE = 7 if sys.byteorder == "little" else 0
+#: while the lowest register is below this, each hash is checked against its own register's
+#: limit (a gather costs more than the few extra values the floor would let through later)
+_GATHER_BELOW = 2
 #: the byte order of ``array("Q")``, which packs the hashes
 _ORDER = sys.byteorder
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def _lanes(n: int, value: int) -> int:
     """``value`` in each of ``n`` 64-bit lanes of one integer."""
     return int.from_bytes(value.to_bytes(8, _ORDER) * n, _ORDER)
@@ -56,23 +64,28 @@ def hash32(text: str) -> int:
 class HyperLogLog:
     """Flajolet et al.'s cardinality sketch over 32-bit hashes, with the small-range correction."""
 
-    __slots__ = ("_batches", "_dedupe", "_index_shift", "_limits", "_m", "_rank_bits", "registers")
+    __slots__ = ("_batches", "_dedupe", "_floor", "_limits", "_m", "_rank_bits", "registers")
 
     def __init__(self, precision: int = HLL_PRECISION) -> None:
         self._m = 1 << precision
         self._rank_bits = 32 - precision
-        self._index_shift = self._rank_bits
         self.registers = bytearray(self._m)
         #: a register grows when a hash's low bits are below its limit: 2 ** (bits - register)
         self._limits = [_POWERS[self._rank_bits]] * self._m
+        #: no register is below this, so a hash can only raise one if its low bits are below
+        #: 2 ** (bits - floor): batches are filtered on that before any per-value work
+        self._floor = 0
         self._dedupe = True  # whether batches repeat values enough to drop the repeats first
         self._batches = 0
 
     def update(self, texts: Iterable[str]) -> None:
         """Add values. :func:`hash32` is computed for all of them at once: their CRC-32s are
         packed into one integer, 64 bits apiece, and mixed there (no product overflows its 64
-        bits), so Python does per-value work only where a register grows. A value added twice
-        changes nothing: batches that repeat values (dates) are hashed once per value."""
+        bits). The hashes that may raise a register are marked there too (bit 56 of their
+        lane): while registers are still empty, against each one's own register (its limit
+        gathered in C), later against the lowest register (the floor), which needs no gather.
+        Python does per-value work only for the marked ones. A value added twice changes
+        nothing: batches that repeat values (dates) are hashed once per value."""
         self._batches += 1
         if self._dedupe or self._batches % 16 == 0:
             if not isinstance(texts, list):
@@ -81,28 +94,51 @@ class HyperLogLog:
             self._dedupe = len(distinct) * 10 < len(texts) * 9
             if self._dedupe:
                 texts = list(distinct)
+        bits, floor = self._rank_bits, self._floor
+        if floor > bits:
+            return  # every register is full
         # cells never hold surrogates; a list first is quicker than an array from the map
         crcs = array("Q", list(map(zlib.crc32, map(str.encode, texts))))
         n = len(crcs)
         if not n:
             return
         m32 = _lanes(n, _MASK32)
-        h = int.from_bytes(crcs.tobytes(), _ORDER)
+        h = int.from_bytes(crcs, _ORDER)
         h = ((h ^ (h >> 16)) & m32) * 0x85EBCA6B & m32
         h = ((h ^ (h >> 13)) & m32) * 0xC2B2AE35 & m32
         h = (h ^ (h >> 16)) & m32
-        bits, size = self._rank_bits, 8 * n
-        index_of = h >> self._index_shift & _lanes(n, self._m - 1)
-        indexes = array("Q", index_of.to_bytes(size, _ORDER)).tolist()
-        lows = array("Q", (h & _lanes(n, (1 << bits) - 1)).to_bytes(size, _ORDER)).tolist()
         registers, limits = self.registers, self._limits
-        grows = map(lt, lows, map(limits.__getitem__, indexes))
-        for index, low in compress(zip(indexes, lows, strict=True), grows):
-            # rank = position of the first 1 bit after the index bits (bits + 1 when all zero)
-            rank = bits + 1 - low.bit_length()
-            if rank > registers[index]:
+        low_mask, index_mask = _POWERS[bits] - 1, self._m - 1
+        mark = _lanes(n, _MARK)
+        if floor < _GATHER_BELOW:
+            # each hash against its own register's limit: low < limit exactly when
+            # 2 ** 56 + limit - 1 - low keeps bit 56 set (no lane borrows from the next)
+            indexes = array("Q", (h >> bits & _lanes(n, index_mask)).to_bytes(8 * n, _ORDER))
+            bounds = array("Q", itemgetter(*indexes)(limits) if n > 1 else [limits[indexes[0]]])
+            ceiling = int.from_bytes(bounds, _ORDER) + _lanes(n, _MARK - 1)
+            h |= ceiling - (h & _lanes(n, low_mask)) & mark
+        else:
+            # a hash can raise a register only if its bits [bits - floor, bits) are all zero:
+            # then 2 ** 56 minus them (moved up to end at bit 56) keeps bit 56 set
+            above = h & _lanes(n, _POWERS[bits] - _POWERS[bits - floor])
+            h |= mark - (above << _MARK_BIT - bits) & mark
+        packed = h.to_bytes(8 * n, _ORDER)
+        marks = packed[_MARK_BYTE::8]  # 1 where a lane is marked
+        if marks.find(1) < 0:
+            return
+        hashes = memoryview(packed).cast("Q")
+        for i in compress(range(n), marks):
+            value = hashes[i]
+            index = value >> bits & index_mask
+            low = value & low_mask
+            if low < limits[index]:
+                # rank = position of the first 1 bit after the index bits (bits + 1 when 0)
+                rank = bits + 1 - low.bit_length()
                 registers[index] = rank
                 limits[index] = _POWERS[bits - rank] if rank <= bits else 0
+        while floor <= bits and registers.find(floor) < 0:
+            floor += 1
+        self._floor = floor
 
     def estimate(self) -> int:
         m = self._m

@@ -103,10 +103,6 @@ class Damage(BaseModel):
         }
 
 
-#: files whose checks read whole rows (all small next to the files checked a column at a time)
-_ROW_CHECKED = frozenset({"patients", "providers", "documents"})
-
-
 #: what JSON needs escaped in a string, but for the quote
 _JSON_ESCAPED = re.compile(r"[\\\x00-\x1f]")
 
@@ -121,6 +117,27 @@ def _json_list(texts: list[str]) -> str:
 
 def _norm_name(value: Any) -> str:
     return " ".join(str(value or "").casefold().split())
+
+
+def _column(batch: RowBatch, name: str, kept: list[int] | None) -> list[Any]:
+    """A column's values over the batch's rows (``kept``: :meth:`RowBatch.kept`), None for each
+    when the column is absent: what ``row.values.get(name)`` gives row by row."""
+    try:
+        values = batch.values[batch.names.index(name)]
+    except ValueError:
+        return [None] * (len(batch.starts) - len(batch.rejected))
+    return values if kept is None else [values[i] for i in kept]
+
+
+def _source_ids(batch: RowBatch, kept: list[int] | None) -> list[str]:
+    """:attr:`Row.source_id` of each of the batch's rows."""
+    indices = batch.indices if kept is None else [batch.indices[i] for i in kept]
+    if not batch.id_column:
+        return [f"{batch.file}:{index}" for index in indices]
+    return [
+        str(ident) if ident is not None else f"{batch.file}:{index}"
+        for ident, index in zip(_column(batch, batch.id_column, kept), indices, strict=True)
+    ]
 
 
 class DamageTracker:
@@ -174,7 +191,7 @@ class DamageTracker:
         """Count the references whose target has no such ID (each distinct one looked up once:
         a batch names the same patients and providers again and again)."""
         if refs:
-            distinct = list(dict.fromkeys(refs))
+            distinct = list(set(refs))  # in any order: only how many are missing counts
             rows = self.db.execute(_MISSING_AT, (_json_list(distinct), TARGETS[target]))
             orphans = [distinct[at] for (at,) in rows]
             if len(orphans) > 8:
@@ -285,23 +302,36 @@ class FileChecks:
             self.flush()
 
     def see_batch(self, batch: RowBatch) -> None:
-        """:meth:`see` for a batch of rows, a column at a time where the checks read only
-        columns (IDs, references, appointments' patients)."""
+        """:meth:`see` for a batch of rows, a column at a time: the same checks, the same
+        order within each list, no row built."""
         if self.spec is None:
-            return
-        if self.name in _ROW_CHECKED:
-            for item in batch.items():
-                if isinstance(item, Row):
-                    self.see(item)
             return
         kept = batch.kept()
         if self.id_column is not None:
             self.ids.extend(batch.present(self.id_column, kept))
         for _place, _target, column, refs, _now in self.refs:
             refs.extend(batch.present(column, kept))
-        if self.name == "appointments":
+        name = self.name
+        if name == "appointments":
             patients = batch.present(_APPOINTMENT_PATIENT_ID, kept)
             self.appointment_patients.extend(patients)
+        elif name == "patients":
+            self._see_patients(batch, kept)
+        elif name == "providers":
+            damage = self.tracker.damage
+            emails = _column(batch, _PROVIDER_EMAIL, kept)
+            missing = [i for i, email in enumerate(emails) if email is None]
+            if missing:
+                ids = _source_ids(batch, kept)
+                damage.providers_without_email += len(missing)
+                damage.providers_without_email_ids.extend(ids[i] for i in missing)
+        elif name == "documents":
+            exists = self.tracker.export.document_exists
+            self.tracker.damage.missing_document_files += sum(
+                1
+                for file_name in _column(batch, _DOCUMENT_FILE_NAME, kept)
+                if file_name is None or not exists(str(file_name))
+            )
         before = self.rows
         self.rows += len(batch.starts) - len(batch.rejected)
         if self.rows // FLUSH_ROWS > before // FLUSH_ROWS:
@@ -328,6 +358,47 @@ class FileChecks:
             self.guarantors.append((pid, str(guarantor)))
         if values.get(_PATIENT_STATUS) == "Deleted":
             self.deleted.append(pid)
+
+    def _see_patients(self, batch: RowBatch, kept: list[int] | None) -> None:
+        """:meth:`_see_patient` for a batch, a column at a time."""
+        damage = self.tracker.damage
+        rejected = batch.rejected
+        for i, found in batch.problems.items():
+            if i in rejected:
+                continue  # a reject is no row: its problems are not the row's
+            for problem in found:
+                if problem.kind == "invalid_email":
+                    damage.invalid_emails += 1
+                elif problem.kind == "junk_phone":
+                    damage.junk_phones += 1
+        pids = _source_ids(batch, kept)
+        lines = batch.starts if kept is None else [batch.starts[i] for i in kept]
+        firsts = list(map(_norm_name, _column(batch, _FIRST_NAME, kept)))
+        lasts = list(map(_norm_name, _column(batch, _LAST_NAME, kept)))
+        borns = [str(born or "") for born in _column(batch, _DATE_OF_BIRTH, kept)]
+        self.people.extend(
+            (f"{first}\x1f{last}\x1f{born}", line, pid)
+            for first, last, born, line, pid in zip(firsts, lasts, borns, lines, pids, strict=True)
+            if first and born
+        )
+        damage.patients_without_email += sum(
+            1 for email in _column(batch, _PATIENT_EMAIL, kept) if email is None
+        )
+        addresses = map(_norm_name, _column(batch, _ADDRESS1, kept))
+        self.family.extend(
+            (pid, f"{last}\x1f{address}")
+            for pid, last, address in zip(pids, lasts, addresses, strict=True)
+        )
+        self.guarantors.extend(
+            (pid, str(guarantor))
+            for pid, guarantor in zip(pids, _column(batch, _GUARANTOR_ID, kept), strict=True)
+            if guarantor is not None
+        )
+        self.deleted.extend(
+            pid
+            for pid, status in zip(pids, _column(batch, _PATIENT_STATUS, kept), strict=True)
+            if status == "Deleted"
+        )
 
     def flush(self) -> None:
         """Move the batches into SQLite (or resolve them there) and empty them."""

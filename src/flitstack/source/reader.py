@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import stat
 import zipfile
@@ -149,7 +150,12 @@ def tooth_text_is_valid(text: str) -> bool:
 
 
 def _phone_check(text: str) -> str | None:
-    digits = sum(map(str.isdigit, text.split("x")[0].split("ext")[0]))
+    """``junk_phone`` unless the number before any extension (``x``, ``ext``) has 7 digits."""
+    head = text.split("x", 1)[0]  # "ext" holds an x: cut there too
+    if head.isascii():  # the digits deleted in C: what str.isdigit counts in ASCII
+        digits = len(head) - len(head.encode("ascii").translate(None, b"0123456789"))
+    else:
+        digits = sum(map(str.isdigit, head))
     return None if digits >= 7 else "junk_phone"
 
 
@@ -265,13 +271,23 @@ class _ParseCache(dict[str | None, Any]):
             self.clear()
             self.problems.clear()
             self[None] = None
-        if self.iso is not None and fresh * 8 >= len(texts):
-            shape, convert = self.iso
-            seen: set[Any] = set(texts)  # None is always known
-            iso: list[str] = list(filter(shape.fullmatch, filterfalse(self.__contains__, seen)))
+        if fresh * 8 >= len(texts):
             known = len(self)
-            with suppress(ValueError):  # one impossible date: the rest are parsed one by one
-                self.update(zip(iso, map(convert, iso), strict=True))
+            new: list[Any] = list(filterfalse(self.__contains__, set(texts)))  # None is known
+            if self.iso is not None:
+                shape, convert = self.iso
+                iso: list[str] = list(filter(shape.fullmatch, new))
+                with suppress(ValueError):  # one impossible date: the rest parsed one by one
+                    self.update(zip(iso, map(convert, iso), strict=True))
+                if len(self) > known:
+                    new = list(filterfalse(self.__contains__, new))
+            # the rest parsed here, each once, rather than one lookup miss at a time
+            parse, problems = self.parse, self.problems
+            for text in new:
+                value, problem = parse(text)
+                self[text] = value
+                if problem is not None:
+                    problems[text] = problem
             self.fresh = len(self) - known
         self.size = len(self)
 
@@ -749,6 +765,17 @@ class Export:
         return None
 
     def document_exists(self, relpath: str) -> bool:
+        if self._zip is None and "\\" not in relpath:
+            parts = relpath.split("/")
+            if "" not in parts and "." not in parts and ".." not in parts:
+                # a plain relative path, the very name _doc_name gives: one stat, no Path built
+                # (on an error, Path.is_file below decides as it always has: False or raise)
+                try:
+                    mode: int | None = os.stat(f"{self.path}/documents/{relpath}").st_mode
+                except (OSError, ValueError):
+                    mode = None
+                if mode is not None:
+                    return stat.S_ISREG(mode)
         try:
             name = self._doc_name(relpath)
         except ExportError:
@@ -1148,7 +1175,7 @@ def _read_batches(
         the reader, if one did (the records read before it are kept)."""
         try:
             records.extend(islice(reader, n))
-        except Exception as exc:  # noqa: BLE001 - handed back and raised after their rows
+        except Exception as exc:
             return exc
         return None
 

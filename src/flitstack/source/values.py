@@ -95,9 +95,11 @@ def parse_date(text: str | None) -> ParsedValue:
     return date_from(text.strip())
 
 
+@lru_cache(maxsize=8192)
 def date_from(stripped: str) -> ParsedValue:
     """:func:`parse_date` of stripped text that is not a null spelling (the reader's entry: it
-    has stripped and nulled the text already)."""
+    has stripped and nulled the text already). Cached: the same days recur in every file and
+    column of an export (a visit's date, its ledger entries, its recall)."""
     if stripped in NULL_DATE_SENTINELS:
         return NULL
     head, tail = _split_date_time(stripped)
