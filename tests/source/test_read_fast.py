@@ -356,13 +356,18 @@ def test_date_times_read_with_cached_parts_as_they_read_whole(text: str) -> None
     | st.datetimes().map(lambda d: d.isoformat(sep=" ", timespec="minutes"))
     | st.datetimes().map(lambda d: d.isoformat(timespec="seconds"))
     | st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?\Z")
+    | st.datetimes().map(datetime.isoformat)  # microseconds, any separator fromisoformat reads
+    | st.text(alphabet="0123456789-W:T +Z.", min_size=8, max_size=26)
+    | st.sampled_from(CELLS)
 )
 def test_iso_texts_read_in_bulk_read_as_the_parsers_read_them(text: str) -> None:
-    for shape, convert, parse in (
-        (v.ISO_DATE, date.fromisoformat, v.date_from),
-        (v.ISO_DATETIME, datetime.fromisoformat, v.datetime_from),
+    for select, shape, convert, parse in (
+        (v.iso_date_candidates, v.ISO_DATE, date.fromisoformat, v.date_from),
+        (v.iso_datetime_candidates, v.ISO_DATETIME, datetime.fromisoformat, v.datetime_from),
     ):
         if shape.fullmatch(text):
+            assert select([text]) == [text]  # the exact shapes are among the candidates
+        if select([text]):
             try:
                 value = convert(text)
             except ValueError:

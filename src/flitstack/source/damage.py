@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack.source.mess import MessKind
-from flitstack.source.reader import Export, Row, RowBatch
+from flitstack.source.reader import Export, RowBatch
 from flitstack.source.schema import FILES, Kind, role, spec_for
 
 #: rows between flushes of the in-memory batches to SQLite (bounds memory per file)
@@ -271,39 +271,10 @@ class FileChecks:
                 now = col.ref in tracker.done and col.ref != name
                 self.refs.append((f"{name}.{col.name}", col.ref, col.name, [], now))
 
-    def see(self, row: Row) -> None:
-        if self.spec is None:
-            return
-        values = row.values
-        if self.id_column is not None:
-            ident = values.get(self.id_column)
-            if ident is not None:
-                self.ids.append(str(ident))
-        for _place, _target, column, batch, _now in self.refs:
-            ref = values.get(column)
-            if ref is not None:
-                batch.append(str(ref))
-        name = self.name
-        if name == "patients":
-            self._see_patient(row)
-        elif name == "providers" and values.get(_PROVIDER_EMAIL) is None:
-            self.tracker.damage.providers_without_email += 1
-            self.tracker.damage.providers_without_email_ids.append(row.source_id)
-        elif name == "documents":
-            file_name = values.get(_DOCUMENT_FILE_NAME)
-            if file_name is None or not self.tracker.export.document_exists(str(file_name)):
-                self.tracker.damage.missing_document_files += 1
-        elif name == "appointments":
-            pid = values.get(_APPOINTMENT_PATIENT_ID)
-            if pid is not None:
-                self.appointment_patients.append(str(pid))
-        self.rows += 1
-        if self.rows % FLUSH_ROWS == 0:
-            self.flush()
-
     def see_batch(self, batch: RowBatch) -> None:
-        """:meth:`see` for a batch of rows, a column at a time: the same checks, the same
-        order within each list, no row built."""
+        """Take in a batch of rows, a column at a time (no row built): IDs, references, and
+        each file's own checks (patients' duplicates, families, guarantors and status;
+        providers without e-mail; documents missing from the export)."""
         if self.spec is None:
             return
         kept = batch.kept()
@@ -337,30 +308,9 @@ class FileChecks:
         if self.rows // FLUSH_ROWS > before // FLUSH_ROWS:
             self.flush()
 
-    def _see_patient(self, row: Row) -> None:
-        damage = self.tracker.damage
-        for problem in row.problems:
-            if problem.kind == "invalid_email":
-                damage.invalid_emails += 1
-            elif problem.kind == "junk_phone":
-                damage.junk_phones += 1
-        values = row.values
-        pid = row.source_id
-        first, last = _norm_name(values.get(_FIRST_NAME)), _norm_name(values.get(_LAST_NAME))
-        born = str(values.get(_DATE_OF_BIRTH) or "")
-        if first and born:
-            self.people.append((f"{first}\x1f{last}\x1f{born}", row.line, pid))
-        if values.get(_PATIENT_EMAIL) is None:
-            damage.patients_without_email += 1
-        self.family.append((pid, f"{last}\x1f{_norm_name(values.get(_ADDRESS1))}"))
-        guarantor = values.get(_GUARANTOR_ID)
-        if guarantor is not None:
-            self.guarantors.append((pid, str(guarantor)))
-        if values.get(_PATIENT_STATUS) == "Deleted":
-            self.deleted.append(pid)
-
     def _see_patients(self, batch: RowBatch, kept: list[int] | None) -> None:
-        """:meth:`_see_patient` for a batch, a column at a time."""
+        """The patients' checks of a batch: problems found while reading (invalid e-mails,
+        junk phones), duplicate keys, families, guarantors, deleted patients."""
         damage = self.tracker.damage
         rejected = batch.rejected
         for i, found in batch.problems.items():

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import chain, filterfalse, islice
+from itertools import chain, compress, count, filterfalse, islice
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -226,9 +226,13 @@ _MOSTLY_UNIQUE = frozenset({Kind.DATETIME, Kind.PHONE, Kind.EMAIL})
 
 #: kinds whose ISO texts are read in bulk, in C, by their type's ``fromisoformat`` (see
 #: :meth:`_ParseCache.fill`)
-_ISO_READERS: dict[Kind, tuple[re.Pattern[str], Callable[[str], Any]]] = {
-    Kind.DATE: (v.ISO_DATE, date.fromisoformat),
-    Kind.DATETIME: (v.ISO_DATETIME, datetime.fromisoformat),
+#: (a cheap selection of the texts it may read, the exact shape of those it reads, the reader)
+_ISO_READERS: dict[
+    Kind,
+    tuple[Callable[[list[Any]], list[str]], re.Pattern[str], Callable[[str], Any]],
+] = {
+    Kind.DATE: (v.iso_date_candidates, v.ISO_DATE, date.fromisoformat),
+    Kind.DATETIME: (v.iso_datetime_candidates, v.ISO_DATETIME, datetime.fromisoformat),
 }
 
 
@@ -243,7 +247,8 @@ class _ParseCache(dict[str | None, Any]):
         self,
         parse: Parser,
         cap: int = _CACHE_CAP,
-        iso: tuple[re.Pattern[str], Callable[[str], Any]] | None = None,
+        iso: tuple[Callable[[list[Any]], list[str]], re.Pattern[str], Callable[[str], Any]]
+        | None = None,
     ) -> None:
         super().__init__()
         self.parse = parse
@@ -275,10 +280,14 @@ class _ParseCache(dict[str | None, Any]):
             known = len(self)
             new: list[Any] = list(filterfalse(self.__contains__, set(texts)))  # None is known
             if self.iso is not None:
-                shape, convert = self.iso
-                iso: list[str] = list(filter(shape.fullmatch, new))
-                with suppress(ValueError):  # one impossible date: the rest parsed one by one
+                select, shape, convert = self.iso
+                iso = select(new)
+                try:
                     self.update(zip(iso, map(convert, iso), strict=True))
+                except ValueError:  # a text of another shape: the exact shapes only, then
+                    iso = list(filter(shape.fullmatch, iso))
+                    with suppress(ValueError):  # one impossible date: the rest one by one
+                        self.update(zip(iso, map(convert, iso), strict=True))
                 if len(self) > known:
                     new = list(filterfalse(self.__contains__, new))
             # the rest parsed here, each once, rather than one lookup miss at a time
@@ -631,6 +640,8 @@ class Export:
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
         self._encodings: dict[str, str] = {}
+        #: the top-level file names, with the folder's modification time when listed
+        self._listing: tuple[int, list[str]] | None = None
         #: documents larger than this are rejected on their row, never read (the project's
         #: ``max_document_mb``; default: Pipedrive's limit per file)
         self.max_document_bytes = MAX_DOCUMENT_BYTES
@@ -660,16 +671,22 @@ class Export:
     # -- files
 
     def _members(self) -> list[str]:
-        """Top-level file names of the export (relative, no prefix)."""
+        """Top-level file names of the export (relative, no prefix). A folder is listed again
+        only when it has changed since it was last listed (its modification time)."""
         if self._zip is not None:
-            out = []
-            for name in self._zip.namelist():
-                if name.startswith(self._prefix) and not name.endswith("/"):
-                    rel = name[len(self._prefix) :]
-                    if "/" not in rel:
-                        out.append(rel)
-            return out
-        return [p.name for p in self.path.iterdir() if p.is_file()]
+            if self._listing is None:
+                out = []
+                for name in self._zip.namelist():
+                    if name.startswith(self._prefix) and not name.endswith("/"):
+                        rel = name[len(self._prefix) :]
+                        if "/" not in rel:
+                            out.append(rel)
+                self._listing = (0, out)
+            return list(self._listing[1])
+        changed = self.path.stat().st_mtime_ns
+        if self._listing is None or self._listing[0] != changed:
+            self._listing = (changed, [p.name for p in self.path.iterdir() if p.is_file()])
+        return list(self._listing[1])
 
     def _open_binary(self, rel: str) -> IO[bytes]:
         if self._zip is not None:
@@ -1247,11 +1264,25 @@ def _screen(
 ) -> tuple[list[int], list[int], list[list[str]]]:
     """The records of a batch that may be parsed: control characters stripped (with a problem
     on the cell, or a reject when one sits in a key) and records of the wrong width rejected,
-    each reject placed in ``batch.before``."""
+    each reject placed in ``batch.before``. Only the records that hold a control character or
+    have the wrong width are looked at one by one (found in C); the runs between them are
+    kept whole."""
+    suspect = sorted(
+        {
+            *compress(count(), map(_CONTROL.search, map("".join, records))),
+            *compress(count(), map(width.__ne__, map(len, records))),
+        }
+    )
     kept_starts: list[int] = []
     kept_indices: list[int] = []
     kept: list[list[str]] = []
-    for start, index, fields in zip(starts, indices, records, strict=True):
+    done = 0
+    for at in suspect:
+        kept_starts += starts[done:at]
+        kept_indices += indices[done:at]
+        kept += records[done:at]
+        done = at + 1
+        start, index, fields = starts[at], indices[at], records[at]
         problems: list[Problem] = []
         if _CONTROL.search("".join(fields)) is not None:
             fields, reason, where = _strip_controls(stem, start, names, keys, fields, problems)
@@ -1272,6 +1303,9 @@ def _screen(
         kept_starts.append(start)
         kept_indices.append(index)
         kept.append(fields)
+    kept_starts += starts[done:]
+    kept_indices += indices[done:]
+    kept += records[done:]
     return kept_starts, kept_indices, kept
 
 

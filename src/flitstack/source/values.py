@@ -8,6 +8,7 @@ them raises on any input, so one bad cell never stops a migration.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -190,6 +191,24 @@ ISO_DATE = re.compile(rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}")
 ISO_DATETIME = re.compile(
     rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?"
 )
+
+
+def iso_date_candidates(texts: Iterable[str]) -> list[str]:
+    """The texts :func:`date_from` reads with ``date.fromisoformat`` alone, if that reads them:
+    ten characters, a '-' fifth, no sentinel. A cheaper test than :data:`ISO_DATE` (whose
+    texts are a part of these), for reading new texts in bulk."""
+    return [t for t in texts if len(t) == 10 and t[4] == "-" and t not in NULL_DATE_SENTINELS]
+
+
+def iso_datetime_candidates(texts: Iterable[str]) -> list[str]:
+    """The texts :func:`datetime_from` reads with ``datetime.fromisoformat`` alone, if that
+    reads them: a '-' fifth, no sentinel date, no ``Z`` (which it reads as +00:00)."""
+    sentinels = NULL_DATE_SENTINELS
+    return [
+        t
+        for t in texts
+        if len(t) >= 10 and t[4] == "-" and t[:10] not in sentinels and t[-1] != "Z"
+    ]
 
 
 def parse_money(text: str | None) -> ParsedValue:
