@@ -416,3 +416,28 @@ def test_unmask_shows_values(messy: Path) -> None:
 def test_mask_hides_all_but_the_first_letter_of_a_name(name: str) -> None:
     masked = mask(name)
     assert masked.startswith(name[0]) and name[1:] not in masked
+
+
+def test_longest_text_is_measured_once_per_new_text_as_it_would_be_per_cell(
+    tmp_path: Path,
+) -> None:
+    """The reader measures a column's longest text once per new text (a column of repeated
+    cells) or once per batch (a column of new ones); the profile's ``max_length`` is what a
+    pass over every non-null stripped text gives, nulls (``NULL``) never counted."""
+    export = tmp_path / "export"
+    export.mkdir()
+    header = ["CarrierID", "Name", "Phone", "Note"]
+    rows = []
+    for n in range(1, 1200):  # several batches: a repeated column and a column of new texts
+        name = " Delta Dental " if n % 3 else "NULL"
+        note = f"note {n}" + (" x" * (n % 97))
+        rows.append([str(n), name, "NULL" if n % 5 else f"555-01{n:04d}", note])
+    rows.append(["1200", "  A" + "b" * 70 + "  ", "NULL", "short"])  # longest name, late
+    with (export / "insurance_carriers.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    report = audit_export(open_export(export), Settings())
+    profiles = {p.column: p for p in report.profiles if p.file == "insurance_carriers"}
+    for position, column in enumerate(header):
+        texts = [r[position].strip() for r in rows]
+        expected = max((len(t) for t in texts if t and t != "NULL"), default=0)
+        assert profiles[column].max_length == expected, column

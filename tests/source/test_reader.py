@@ -250,3 +250,26 @@ def test_accounting_holds_for_any_file(tmp_path: Path, body: list[list[str]]) ->
     assert len(got) == stats.rows_read
     assert all(item.line >= 2 for item in got)
     assert [i.line for i in got] == sorted(i.line for i in got)
+
+
+def test_line_numbers_count_lines_inside_records_and_blank_lines(tmp_path: Path) -> None:
+    """Records over several lines (any newline inside quotes), blank lines between them and an
+    unreadable last record: every line named is the line the record starts on."""
+    text = (
+        "Code,Label\r\n"
+        'a,"two\nlines"\r\n'  # lines 2-3
+        "\r\n"  # line 4: blank, no record
+        'b,"cr\rand crlf\r\ninside"\r\n'  # lines 5-7
+        "c,plain\r\n"  # line 8
+        "   \r\n"  # line 9: spaces only, no record
+        'd,"never closed\r\n'  # line 10
+    )
+    (tmp_path / "extras.csv").write_bytes(text.encode())
+    got = list(open_export(tmp_path).read("extras"))
+    assert [(type(r).__name__, r.line) for r in got] == [
+        ("Row", 2),
+        ("Row", 5),
+        ("Row", 8),
+        ("Reject", 10),
+    ]
+    assert got[1].values["Label"] == "cr\rand crlf\r\ninside"

@@ -193,14 +193,14 @@ class _ColumnStats:
     def capped(self) -> bool:
         return not self.distinct.exact
 
-    def add(self, texts: list[str | None]) -> None:
+    def add(self, texts: list[str | None], longest: int) -> None:
         """Take in one column's cells for many rows: each stripped, None for a null (the
-        reader's :attr:`RowBatch.texts`)."""
+        reader's :attr:`RowBatch.texts`); ``longest``: the length of the column's longest
+        text so far (:attr:`RowBatch.longest`, measured by the reader once per new text)."""
         present: list[str] = list(filter(None, texts))  # a stripped text is never empty
         self.nulls += len(texts) - len(present)
         if not present:
             return
-        longest = max(map(len, present))
         if longest > self.max_len:
             self.max_len = longest
         self.distinct.update(present, longest)
@@ -226,8 +226,8 @@ class _FileStats:
 
     def add(self, batch: RowBatch) -> None:
         kept = batch.kept()
-        for stats, texts in zip(self._order, batch.texts, strict=True):
-            stats.add(texts if kept is None else [texts[i] for i in kept])
+        for stats, texts, longest in zip(self._order, batch.texts, batch.longest, strict=True):
+            stats.add(texts if kept is None else [texts[i] for i in kept], longest)
         if batch.problems:
             rejected = batch.rejected
             for position in sorted(batch.problems):  # file order, as the rows have them

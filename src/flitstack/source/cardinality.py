@@ -180,8 +180,8 @@ class DistinctCounter:
         return self.sketch is None
 
     def update(self, texts: list[str], longest: int | None = None) -> None:
-        """Add a batch of non-null, stripped values (``longest``: the length of the longest,
-        when the caller knows it)."""
+        """Add a batch of non-null, stripped values (``longest``: when the caller knows it, the
+        length of the longest or more, such as the longest the column has had so far)."""
         if longest is None:
             longest = max(map(len, texts), default=0)
         if longest > LONG_VALUE:

@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import chain, compress, count, filterfalse, islice
+from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
+from operator import add, or_, sub
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -304,9 +305,12 @@ class _ParseCache(dict[str | None, Any]):
 class _CellTexts(dict[str, str | None]):
     """One column's text (stripped, None for a null) by cell, for a column whose cells repeat
     (codes, statuses, references, amounts): one lookup per cell instead of a strip and a null
-    lookup. Used while a batch brings few new cells, tried again now and then when not."""
+    lookup. Used while a batch brings few new cells, tried again now and then when not.
 
-    __slots__ = ("on", "skipped")
+    ``longest`` is the length of the longest text the column has had in the file so far,
+    measured once per new cell here (and once per batch read the plain way)."""
+
+    __slots__ = ("longest", "on", "skipped")
 
     #: cells held before the table is emptied
     CAP = 4096
@@ -317,11 +321,14 @@ class _CellTexts(dict[str, str | None]):
         super().__init__()
         self.on = True
         self.skipped = 0
+        self.longest = 0
 
     def __missing__(self, cell: str) -> str | None:
         stripped = cell.strip()
         text = _NULL_TEXT.get(stripped, stripped)
         self[cell] = text
+        if text is not None and len(text) > self.longest:
+            self.longest = len(text)
         return text
 
     def texts(self, column: tuple[str, ...]) -> list[str | None]:
@@ -330,6 +337,16 @@ class _CellTexts(dict[str, str | None]):
         known = len(self)
         texts = list(map(self.__getitem__, column))
         self.on = (len(self) - known) * 4 < len(column)  # a quarter new at most: worth it
+        return texts
+
+    def plain(self, column: tuple[str, ...]) -> list[str | None]:
+        """The texts of a batch read the plain way: each cell stripped and nulled in C."""
+        stripped = list(map(str.strip, column))
+        texts = list(map(_NULL_TEXT.get, stripped, stripped))
+        longest = max(map(len, filter(None, texts)), default=0)
+        if longest > self.longest:
+            self.longest = longest
+        self.idle()
         return texts
 
     def idle(self) -> None:
@@ -991,9 +1008,11 @@ class RowBatch:
 
     ``starts``, ``indices`` and ``fields`` hold the records that reached parsing (the right
     number of fields, no control character in a key); ``texts`` and ``values`` hold one list per
-    column over those records: the stripped text (None for a null) and the typed value. Records
-    rejected before parsing sit in ``before`` under the position of the parsed record they
-    precede; parsed records missing a required value are in ``rejected``.
+    column over those records: the stripped text (None for a null) and the typed value;
+    ``longest`` the length of each column's longest text in the file so far, this batch's
+    parsed records included. Records rejected before parsing sit in ``before`` under the
+    position of the parsed record they precede; parsed records missing a required value are in
+    ``rejected``.
     """
 
     file: str
@@ -1004,6 +1023,7 @@ class RowBatch:
     fields: list[list[str]] = field(default_factory=list)
     texts: list[list[str | None]] = field(default_factory=list)
     values: list[list[Any]] = field(default_factory=list)
+    longest: list[int] = field(default_factory=list)
     problems: dict[int, list[Problem]] = field(default_factory=dict)
     rejected: dict[int, Reject] = field(default_factory=dict)
     before: dict[int, list[Reject]] = field(default_factory=dict)
@@ -1134,7 +1154,6 @@ def _read_batches(
             keys[position] = "ID"
         elif column is not None and column.kind is Kind.REF:
             keys[position] = "reference"
-    null_text = _NULL_TEXT.get
     cell_texts = [_CellTexts() for _ in names]
 
     def parse(starts: list[int], records: list[list[str]], first: int) -> RowBatch:
@@ -1155,13 +1174,10 @@ def _read_batches(
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
         ):
-            if known.on:  # a column of few values: each cell's text looked up
-                texts = known.texts(column)
-            else:
-                stripped = list(map(str.strip, column))
-                texts = list(map(null_text, stripped, stripped))
-                known.idle()
+            # a column of few values: each cell's text looked up; else read the plain way
+            texts = known.texts(column) if known.on else known.plain(column)
             texts_of.append(texts)
+            batch.longest.append(known.longest)
             if cache is None:  # plain text: most cells of an export
                 values_of.append(texts)
                 continue
@@ -1209,17 +1225,16 @@ def _read_batches(
         if failure is None and after - line == len(records) and min(map(len, records)) > 1:
             starts = list(range(line + 1, after + 1))  # one line each, none blank
             line = after
-        else:  # records over several lines, blank lines or a failure: counted one by one
-            starts, kept = [], []
-            for fields in records:
-                start, line = line + 1, line + 1 + _line_breaks(fields)
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue  # blank line: not a record
-                starts.append(start)
-                kept.append(fields)
-            records = kept
-            if failure is None:
-                line = after
+        else:  # records over several lines, blank lines or a failure: lines counted
+            joined = list(map("".join, records))
+            ends = list(accumulate(_lines_taken(joined), initial=line))
+            line = after if failure is None else ends[-1]
+            # a blank line is no record: no field, or one holding only spaces
+            kept = list(
+                map(or_, map((1).__lt__, map(len, records)), map(bool, map(str.strip, joined)))
+            )
+            starts = list(compress(map((1).__add__, ends), kept))
+            records = list(compress(records, kept))
         if records:
             yield parse(starts, records, first)
             first += len(records)
@@ -1241,11 +1256,15 @@ def _read_batches(
         raise failure
 
 
-def _line_breaks(fields: list[str]) -> int:
-    """Line breaks inside a record's fields, as the reader counts lines: ``\\r\\n``, ``\\r``
-    and ``\\n`` one each."""
-    joined = "".join(fields)
-    return joined.count("\n") + joined.count("\r") - joined.count("\r\n")
+def _lines_taken(joined: list[str]) -> Iterator[int]:
+    """The lines each record took (its fields joined), as the reader counts lines: one, and
+    one more for each ``\\r\\n``, ``\\r`` and ``\\n`` inside; counted in C."""
+
+    def tally(part: str) -> Iterator[int]:
+        return map(str.count, joined, repeat(part))
+
+    breaks = map(sub, map(add, tally("\n"), tally("\r")), tally("\r\n"))
+    return map((1).__add__, breaks)
 
 
 def _newline(text: IO[str]) -> str:
