@@ -6,7 +6,6 @@ with it) asks only what may have changed: the field lists and the users."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,7 +77,7 @@ def _run(
     state: Path,
     action: Callable[[Migration], Any],
     settings: Any = None,
-) -> tuple[Any, Counting, float]:
+) -> tuple[Any, Counting]:
     """``action`` on a fresh Migration (as every command makes one), with its own client."""
     export, project = practice
     transport = Counting()
@@ -93,9 +92,7 @@ def _run(
             finally:
                 store.close()
 
-    started = time.monotonic()
-    result = asyncio.run(go())
-    return result, transport, time.monotonic() - started
+    return asyncio.run(go()), transport
 
 
 def _setup(m: Migration) -> Any:
@@ -113,16 +110,16 @@ def test_setup_goes_together_and_keeps_pipelines_and_stages_in_order(
     pipelines = load_workbook(project.workbook).pipelines
     assert len(pipelines) >= 2 and all(p.stages for p in pipelines)
     with running_sandbox(_config()) as sb:
-        s, net, wall = _run(sb, practice, tmp_path / "s.sqlite", _setup)
+        s, net = _run(sb, practice, tmp_path / "s.sqlite", _setup)
         dump = sb.dump()
     posts = [path for method, path in net.calls if method == "POST"]
     reads = [path for method, path in net.calls if method == "GET"]
     # the snapshot's lists and setup's reads share one round: the field lists, pipelines and
     # stages are asked once, the stages of every pipeline in one list
     assert reads.count("/v2/personFields") == 1 and reads.count("/v2/stages") == 1
+    # all the reads were in flight at once, and creates beside them (how much time that saves
+    # is a figure of bench/bench_end_to_end.py, not a timed assertion here)
     assert net.peak >= len(reads) and net.peak >= 10
-    # one request at a time would take a round trip each; together, far less
-    assert wall < len(net.calls) * LATENCY / 2, (wall, len(net.calls))
     assert len([p for p in posts if p.endswith("Fields")]) == len(s.fields)
     # in Pipedrive's order (by creation), as the workbook lists them
     made = sorted(dump["pipelines"], key=lambda p: p["order_nr"])
@@ -141,9 +138,9 @@ def test_setup_again_asks_only_the_field_lists_and_users_and_creates_nothing(
 ) -> None:
     state = tmp_path / "s.sqlite"
     with running_sandbox(_config()) as sb:
-        first, _, _ = _run(sb, practice, state, _setup)
+        first, _ = _run(sb, practice, state, _setup)
         before = sb.dump()
-        again, net, _ = _run(sb, practice, state, _setup)
+        again, net = _run(sb, practice, state, _setup)
         assert sb.dump() == before
     assert sorted(net.calls) == sorted(
         [("GET", f"/v2/{t}Fields") for t in ("person", "organization", "deal")]
@@ -157,7 +154,7 @@ def test_a_field_deleted_in_pipedrive_meanwhile_is_made_again(
 ) -> None:
     state = tmp_path / "s.sqlite"
     with running_sandbox(_config()) as sb:
-        first, _, _ = _run(sb, practice, state, _setup)
+        first, _ = _run(sb, practice, state, _setup)
         (target, name), spec = next(iter(first.fields.items()))
         gone = spec["key"]
 
@@ -165,7 +162,7 @@ def test_a_field_deleted_in_pipedrive_meanwhile_is_made_again(
             await m.pd.request("DELETE", f"/v2/{target}Fields/{gone}")
 
         _run(sb, practice, state, delete)
-        again, net, _ = _run(sb, practice, state, _setup)
+        again, net = _run(sb, practice, state, _setup)
         codes = {f["field_code"] for f in sb.dump()[f"{target}Fields"]}
     assert ("POST", f"/v2/{target}Fields") in net.calls
     key = again.fields[(target, name)]["key"]
@@ -182,10 +179,10 @@ def test_after_a_rollback_setup_makes_the_pipelines_again(
     state = tmp_path / "s.sqlite"
     with running_sandbox(_config()) as sb:
         _run(sb, practice, state, _setup)
-        result, _, _ = _run(sb, practice, state, lambda m: m.rollback())
+        result, _ = _run(sb, practice, state, lambda m: m.rollback())
         assert result["differences"] == []
         assert sb.dump()["pipelines"] == []
-        again, _, _ = _run(sb, practice, state, _setup)
+        again, _ = _run(sb, practice, state, _setup)
         ids = {p["id"] for p in sb.dump()["pipelines"]}
     assert set(again.pipelines.values()) == ids
 

