@@ -426,18 +426,19 @@ def test_longest_text_is_measured_once_per_new_text_as_it_would_be_per_cell(
     pass over every non-null stripped text gives, nulls (``NULL``) never counted."""
     export = tmp_path / "export"
     export.mkdir()
-    header = ["CarrierID", "Name", "Phone", "Note"]
+    header = ["CarrierID", "Name", "Phone", "Note", "Code"]
     rows = []
-    for n in range(1, 1200):  # several batches: a repeated column and a column of new texts
+    for n in range(1, 1200):  # several batches: a repeated column and columns of new texts
         name = " Delta Dental " if n % 3 else "NULL"
         note = f"note {n}" + (" x" * (n % 97))
-        rows.append([str(n), name, "NULL" if n % 5 else f"555-01{n:04d}", note])
-    rows.append(["1200", "  A" + "b" * 70 + "  ", "NULL", "short"])  # longest name, late
+        code = "N/A" if n % 2 else f"{n:03d}"[-3:]  # new short texts, nulls spelled longer
+        rows.append([str(n), name, "NULL" if n % 5 else f"555-01{n:04d}", note, code])
+    rows.append(["1200", "  A" + "b" * 70 + "  ", "NULL", "short", "none"])  # longest, late
     with (export / "insurance_carriers.csv").open("w", newline="") as fh:
         csv.writer(fh).writerows([header, *rows])
     report = audit_export(open_export(export), Settings())
     profiles = {p.column: p for p in report.profiles if p.file == "insurance_carriers"}
     for position, column in enumerate(header):
         texts = [r[position].strip() for r in rows]
-        expected = max((len(t) for t in texts if t and t != "NULL"), default=0)
+        expected = max((len(t) for t in texts if t and t not in ("NULL", "N/A", "none")), default=0)
         assert profiles[column].max_length == expected, column

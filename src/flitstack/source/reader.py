@@ -343,7 +343,9 @@ class _CellTexts(dict[str, str | None]):
         """The texts of a batch read the plain way: each cell stripped and nulled in C."""
         stripped = list(map(str.strip, column))
         texts = list(map(_NULL_TEXT.get, stripped, stripped))
-        longest = max(map(len, filter(None, texts)), default=0)
+        longest = max(map(len, stripped), default=0)
+        if longest <= _NULL_LONGEST:  # a null spelling may be the longest: not a text
+            longest = max(map(len, filter(None, texts)), default=0)
         if longest > self.longest:
             self.longest = longest
         self.idle()
@@ -390,6 +392,8 @@ def _null_texts() -> dict[str, None]:
 #: stripped text → None for every null spelling: ``map(_NULL_TEXT.get, texts, texts)`` nulls a
 #: column in C
 _NULL_TEXT = _null_texts()
+#: the longest null spelling
+_NULL_LONGEST = max(map(len, _NULL_TEXT))
 
 
 _PROBLEM_MESSAGES = {
