@@ -136,55 +136,39 @@ STAGE: Body = {
     "days_to_rotten": "integer",
 }
 
-PERSON_FIELD: Body = {
-    "field_name": "string",
-    "field_type": "string",
-    "options": [{"label": "string"}],
-    "ui_visibility": {
-        "add_visible_flag": "boolean",
-        "details_visible_flag": "boolean",
-        "show_in_add_deal_dialog": {"show": "boolean", "order": "integer"},
-        "*": "any",
-    },
-    "important_fields": {"enabled": "boolean", "stage_ids": ["integer"], "*": "any"},
-    "required_fields": {"enabled": "boolean", "*": "any"},
-}
 
-ORGANIZATION_FIELD: Body = {
-    "field_name": "string",
-    "field_type": "string",
-    "options": [{"label": "string"}],
-    "ui_visibility": {
-        "add_visible_flag": "boolean",
-        "details_visible_flag": "boolean",
-        "show_in_add_deal_dialog": {"show": "boolean", "order": "integer"},
-        "show_in_add_person_dialog": {"show": "boolean", "order": "integer"},
-        "*": "any",
-    },
-    "important_fields": {"enabled": "boolean", "stage_ids": ["integer"], "*": "any"},
-    "required_fields": {"enabled": "boolean", "*": "any"},
-}
+def _field_body(visibility: Body, required: Body | None = None, **more: Any) -> Body:
+    """The body of a custom field's create or update: what every kind of field takes, its
+    own ``ui_visibility`` flags and ``required_fields`` settings, and anything more."""
+    return {
+        "field_name": "string",
+        "field_type": "string",
+        "options": [{"label": "string"}],
+        "ui_visibility": {
+            "add_visible_flag": "boolean",
+            "details_visible_flag": "boolean",
+            **visibility,
+            "*": "any",
+        },
+        "important_fields": {"enabled": "boolean", "stage_ids": ["integer"], "*": "any"},
+        "required_fields": {"enabled": "boolean", **(required or {}), "*": "any"},
+        **more,
+    }
 
-DEAL_FIELD: Body = {
-    "field_name": "string",
-    "field_type": "string",
-    "options": [{"label": "string"}],
-    "ui_visibility": {
-        "add_visible_flag": "boolean",
-        "details_visible_flag": "boolean",
+
+_DIALOG = {"show": "boolean", "order": "integer"}
+PERSON_FIELD: Body = _field_body({"show_in_add_deal_dialog": _DIALOG})
+ORGANIZATION_FIELD: Body = _field_body(
+    {"show_in_add_deal_dialog": _DIALOG, "show_in_add_person_dialog": _DIALOG}
+)
+DEAL_FIELD: Body = _field_body(
+    {
         "projects_detail_visible_flag": "boolean",
         "show_in_pipelines": {"show_in_all": "boolean", "pipeline_ids": ["integer"]},
-        "*": "any",
     },
-    "important_fields": {"enabled": "boolean", "stage_ids": ["integer"], "*": "any"},
-    "required_fields": {
-        "enabled": "boolean",
-        "stage_ids": ["integer"],
-        "statuses": "object",
-        "*": "any",
-    },
-    "description": "string",
-}
+    {"stage_ids": ["integer"], "statuses": "object"},
+    description="string",
+)
 
 
 #: (method, v2 spec path) -> the body schema of that operation.

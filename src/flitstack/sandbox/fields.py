@@ -18,6 +18,7 @@ from flitstack.sandbox.entities import _field_view
 from flitstack.sandbox.envelope import ApiError, ok
 from flitstack.sandbox.schema import FIELD_KIND, SETTING_GROUPS, STANDARD_FIELDS, field_settings
 from flitstack.sandbox.store import now_iso
+from flitstack.sandbox.validation import read_json
 
 #: The field kinds whose fields and options the v2 spec lets a client change.
 EDITABLE_FIELD_KINDS = ("personFields", "organizationFields", "dealFields")
@@ -109,10 +110,7 @@ def _full_view(kind: str, f: dict[str, Any]) -> dict[str, Any]:
 def update_field(kind: str) -> Handler:
     async def handler(sb: Sandbox, request: Request) -> Response:
         f = _custom_field(sb, kind, request.path_params["code"])
-        try:
-            body = await request.json()
-        except Exception as exc:
-            raise ApiError(400, "Request body is not valid JSON") from exc
+        body = await read_json(request)
         if not isinstance(body, dict) or not body:
             raise ApiError(400, "At least one field must be provided in the request body")
         if "field_code" in body or "field_type" in body:
@@ -143,10 +141,7 @@ def update_field(kind: str) -> Handler:
 
 
 async def _array_body(request: Request, needs: tuple[str, ...]) -> list[dict[str, Any]]:
-    try:
-        body = await request.json()
-    except Exception as exc:
-        raise ApiError(400, "Request body is not valid JSON") from exc
+    body = await read_json(request)
     if not isinstance(body, list) or not body:
         raise ApiError(400, "Request body must be a non-empty array of options")
     for i, item in enumerate(body):

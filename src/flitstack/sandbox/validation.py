@@ -207,11 +207,16 @@ async def prepare_body(request: Request) -> None:
     request._json = body  # what request.json() returns from now on
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, whatever its shape; a 400 when it is not JSON."""
     try:
-        body = await request.json()
+        return await request.json()
     except Exception as exc:
         raise ApiError(400, "Request body is not valid JSON") from exc
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object")
     return body
