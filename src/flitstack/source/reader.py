@@ -769,6 +769,10 @@ class Export:
     # -- documents
 
     def _doc_name(self, relpath: str) -> str:
+        """``documents/<relpath>`` as a clean relative POSIX path; a path that leads out of
+        the folder raises :class:`ExportError`."""
+        if "\\" not in relpath and not {"", ".", ".."} & set(relpath.split("/")):
+            return f"documents/{relpath}"  # already clean: what PurePosixPath would give
         clean = PurePosixPath(relpath.replace("\\", "/"))
         if clean.is_absolute() or ".." in clean.parts:
             raise ExportError(f"document path escapes the documents folder: {relpath!r}")
@@ -803,17 +807,6 @@ class Export:
         return None
 
     def document_exists(self, relpath: str) -> bool:
-        if self._zip is None and "\\" not in relpath:
-            parts = relpath.split("/")
-            if "" not in parts and "." not in parts and ".." not in parts:
-                # a plain relative path, the very name _doc_name gives: one stat, no Path built
-                # (on an error, Path.is_file below decides as it always has: False or raise)
-                try:
-                    mode: int | None = os.stat(f"{self.path}/documents/{relpath}").st_mode
-                except (OSError, ValueError):
-                    mode = None
-                if mode is not None:
-                    return stat.S_ISREG(mode)
         try:
             name = self._doc_name(relpath)
         except ExportError:
@@ -824,7 +817,10 @@ class Export:
                 return True
             except KeyError:
                 return False
-        return (self.path / name).is_file()
+        try:  # one stat, no Path built (a document row at a time, in every audit)
+            return stat.S_ISREG(os.stat(f"{self.path}/{name}").st_mode)
+        except (OSError, ValueError):  # missing (False), or what Path.is_file raises
+            return (self.path / name).is_file()
 
     def document(self, relpath: str) -> DocumentFile:
         """A document to upload, streamed from the export each time it is opened; raises
