@@ -119,27 +119,6 @@ def _norm_name(value: Any) -> str:
     return " ".join(str(value or "").casefold().split())
 
 
-def _column(batch: RowBatch, name: str, kept: list[int] | None) -> list[Any]:
-    """A column's values over the batch's rows (``kept``: :meth:`RowBatch.kept`), None for each
-    when the column is absent: what ``row.values.get(name)`` gives row by row."""
-    try:
-        values = batch.values[batch.names.index(name)]
-    except ValueError:
-        return [None] * (len(batch.starts) - len(batch.rejected))
-    return values if kept is None else [values[i] for i in kept]
-
-
-def _source_ids(batch: RowBatch, kept: list[int] | None) -> list[str]:
-    """:attr:`Row.source_id` of each of the batch's rows."""
-    indices = batch.indices if kept is None else [batch.indices[i] for i in kept]
-    if not batch.id_column:
-        return [f"{batch.file}:{index}" for index in indices]
-    return [
-        str(ident) if ident is not None else f"{batch.file}:{index}"
-        for ident, index in zip(_column(batch, batch.id_column, kept), indices, strict=True)
-    ]
-
-
 class DamageTracker:
     """Collects what is needed to find referential damage while the audit streams the rows.
 
@@ -290,17 +269,17 @@ class FileChecks:
             self._see_patients(batch, kept)
         elif name == "providers":
             damage = self.tracker.damage
-            emails = _column(batch, _PROVIDER_EMAIL, kept)
+            emails = batch.column(_PROVIDER_EMAIL, kept)
             missing = [i for i, email in enumerate(emails) if email is None]
             if missing:
-                ids = _source_ids(batch, kept)
+                ids = batch.source_ids(kept)
                 damage.providers_without_email += len(missing)
                 damage.providers_without_email_ids.extend(ids[i] for i in missing)
         elif name == "documents":
             exists = self.tracker.export.document_exists
             self.tracker.damage.missing_document_files += sum(
                 1
-                for file_name in _column(batch, _DOCUMENT_FILE_NAME, kept)
+                for file_name in batch.column(_DOCUMENT_FILE_NAME, kept)
                 if file_name is None or not exists(str(file_name))
             )
         before = self.rows
@@ -321,32 +300,32 @@ class FileChecks:
                     damage.invalid_emails += 1
                 elif problem.kind == "junk_phone":
                     damage.junk_phones += 1
-        pids = _source_ids(batch, kept)
+        pids = batch.source_ids(kept)
         lines = batch.starts if kept is None else [batch.starts[i] for i in kept]
-        firsts = list(map(_norm_name, _column(batch, _FIRST_NAME, kept)))
-        lasts = list(map(_norm_name, _column(batch, _LAST_NAME, kept)))
-        borns = [str(born or "") for born in _column(batch, _DATE_OF_BIRTH, kept)]
+        firsts = list(map(_norm_name, batch.column(_FIRST_NAME, kept)))
+        lasts = list(map(_norm_name, batch.column(_LAST_NAME, kept)))
+        borns = [str(born or "") for born in batch.column(_DATE_OF_BIRTH, kept)]
         self.people.extend(
             (f"{first}\x1f{last}\x1f{born}", line, pid)
             for first, last, born, line, pid in zip(firsts, lasts, borns, lines, pids, strict=True)
             if first and born
         )
         damage.patients_without_email += sum(
-            1 for email in _column(batch, _PATIENT_EMAIL, kept) if email is None
+            1 for email in batch.column(_PATIENT_EMAIL, kept) if email is None
         )
-        addresses = map(_norm_name, _column(batch, _ADDRESS1, kept))
+        addresses = map(_norm_name, batch.column(_ADDRESS1, kept))
         self.family.extend(
             (pid, f"{last}\x1f{address}")
             for pid, last, address in zip(pids, lasts, addresses, strict=True)
         )
         self.guarantors.extend(
             (pid, str(guarantor))
-            for pid, guarantor in zip(pids, _column(batch, _GUARANTOR_ID, kept), strict=True)
+            for pid, guarantor in zip(pids, batch.column(_GUARANTOR_ID, kept), strict=True)
             if guarantor is not None
         )
         self.deleted.extend(
             pid
-            for pid, status in zip(pids, _column(batch, _PATIENT_STATUS, kept), strict=True)
+            for pid, status in zip(pids, batch.column(_PATIENT_STATUS, kept), strict=True)
             if status == "Deleted"
         )
 

@@ -112,11 +112,13 @@ class Row:
 
     @property
     def source_id(self) -> str:
-        if self.id_column:
-            value = self.values.get(self.id_column)
-            if value is not None:
-                return str(value)
-        return f"{self.file}:{self.index}"
+        value = self.values.get(self.id_column) if self.id_column else None
+        return source_id(self.file, self.index, value)
+
+
+def source_id(file: str, index: int, ident: Any) -> str:
+    """A row's identity in the export: its ID, else its file and position among the records."""
+    return str(ident) if ident is not None else f"{file}:{index}"
 
 
 @dataclass
@@ -1049,6 +1051,21 @@ class RowBatch:
         if not self.rejected:
             return None
         return [i for i in range(len(self.starts)) if i not in self.rejected]
+
+    def column(self, name: str, kept: list[int] | None) -> list[Any]:
+        """A column's values over the rows (``kept``: from :meth:`kept`), None for each when
+        the column is absent: what ``row.values.get(name)`` gives row by row."""
+        try:
+            values = self.values[self.names.index(name)]
+        except ValueError:
+            return [None] * (len(self.starts) - len(self.rejected))
+        return values if kept is None else [values[i] for i in kept]
+
+    def source_ids(self, kept: list[int] | None) -> list[str]:
+        """:attr:`Row.source_id` of each row (``kept``: from :meth:`kept`)."""
+        indices = self.indices if kept is None else [self.indices[i] for i in kept]
+        idents = self.column(self.id_column, kept) if self.id_column else [None] * len(indices)
+        return list(map(source_id, repeat(self.file), indices, idents))
 
     def present(self, name: str, kept: list[int] | None) -> list[str]:
         """A column's values that are not null, as text, over the rows (``kept``: from
