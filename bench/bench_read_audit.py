@@ -51,16 +51,21 @@ def _generated(out: Path, patients: int, seed: int) -> bool:
     return bool(data.get("patients") == patients and data.get("seed") == seed)
 
 
-def ensure_export(out: Path, patients: int, seed: int) -> None:
-    if _generated(out, patients, seed):
-        print(f"reusing the export of {patients:,} patients in {out}")
-        return
-    started = time.perf_counter()
+def generate_apart(out: Path, patients: int, seed: int) -> None:
+    """Generate an export in a child process (its memory is not this process's peak)."""
     child = multiprocessing.Process(target=generate_export, args=(out, patients, seed))
     child.start()
     child.join()
     if child.exitcode != 0:
         raise SystemExit(f"generation failed (exit code {child.exitcode})")
+
+
+def ensure_export(out: Path, patients: int, seed: int) -> None:
+    if _generated(out, patients, seed):
+        print(f"reusing the export of {patients:,} patients in {out}")
+        return
+    started = time.perf_counter()
+    generate_apart(out, patients, seed)
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         f"generated {patients:,} patients in {time.perf_counter() - started:.1f} s into {out} "
@@ -89,9 +94,7 @@ def warm_up(patients: int, seed: int) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "warm-up"
-        child = multiprocessing.Process(target=generate_export, args=(small, patients, seed))
-        child.start()
-        child.join()
+        generate_apart(small, patients, seed)
         started, cpu = time.perf_counter(), time.process_time()
         with open_export(small) as export:
             report = audit_export(export, Settings())
