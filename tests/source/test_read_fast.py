@@ -351,28 +351,43 @@ def test_date_times_read_with_cached_parts_as_they_read_whole(text: str) -> None
     assert v.parse_datetime(text) == _reference_datetime(text)  # now from the caches
 
 
-@given(
+_BULK_TEXT = (
     st.dates(min_value=date(1, 1, 1)).map(date.isoformat)
     | st.datetimes().map(lambda d: d.isoformat(sep=" ", timespec="minutes"))
     | st.datetimes().map(lambda d: d.isoformat(timespec="seconds"))
     | st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?\Z")
     | st.datetimes().map(datetime.isoformat)  # microseconds, any separator fromisoformat reads
     | st.text(alphabet="0123456789-W:T +Z.", min_size=8, max_size=26)
+    | st.datetimes().map(lambda d: d.strftime("%m/%d/%Y %I:%M %p"))
+    | st.datetimes().map(lambda d: d.strftime("%-m/%-d/%y %H:%M:%S"))
+    | st.text(alphabet="0123456789/: TAPMapm", min_size=1, max_size=22)
     | st.sampled_from(CELLS)
 )
-def test_iso_texts_read_in_bulk_read_as_the_parsers_read_them(text: str) -> None:
-    for select, shape, convert, parse in (
-        (v.iso_date_candidates, v.ISO_DATE, date.fromisoformat, v.date_from),
-        (v.iso_datetime_candidates, v.ISO_DATETIME, datetime.fromisoformat, v.datetime_from),
+
+
+@given(st.lists(_BULK_TEXT, max_size=12))
+def test_texts_read_in_bulk_read_as_the_parsers_read_them(texts: list[str]) -> None:
+    """Every text a bulk reader takes gets the value its kind's parser gives it, without a
+    problem; the exact ISO shapes (and US date/times) are taken; the rest is left alone."""
+    distinct = list(dict.fromkeys(t.strip() for t in texts if t.strip() and not v.is_null(t)))
+    for bulk, parse, shapes in (
+        (v.read_dates, v.date_from, [v.ISO_DATE]),
+        (v.read_datetimes, v.datetime_from, [v.ISO_DATETIME, _US_DATETIME]),
     ):
-        if shape.fullmatch(text):
-            assert select([text]) == [text]  # the exact shapes are among the candidates
-        if select([text]):
-            try:
-                value = convert(text)
-            except ValueError:
-                continue
-            assert parse(text) == v.ParsedValue(value)
+        read, values = bulk(distinct)
+        assert len(read) == len(values) and set(read) <= set(distinct)
+        for text, value in zip(read, values, strict=True):
+            assert parse(text) == v.ParsedValue(value), text
+        for text in distinct:
+            exact = any(shape.fullmatch(text) for shape in shapes)
+            if exact and parse(text).problem is None and parse(text).value is not None:
+                assert text in read, text
+
+
+#: the US date/times the date/time reader takes in bulk (when they are real ones)
+_US_DATETIME = re.compile(
+    r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( [AP]M)?"
+)
 
 
 # --- the audit's column statistics ------------------------------------------------------------

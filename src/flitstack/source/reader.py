@@ -27,9 +27,8 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
 from operator import add, or_, sub
 from pathlib import Path, PurePosixPath
@@ -227,15 +226,11 @@ _CACHE_CAP_UNIQUE = 1_024
 _MOSTLY_UNIQUE = frozenset({Kind.DATETIME, Kind.PHONE, Kind.EMAIL})
 
 
-#: kinds whose ISO texts are read in bulk, in C, by their type's ``fromisoformat`` (see
-#: :meth:`_ParseCache.fill`)
-#: (a cheap selection of the texts it may read, the exact shape of those it reads, the reader)
-_ISO_READERS: dict[
-    Kind,
-    tuple[Callable[[list[Any]], list[str]], re.Pattern[str], Callable[[str], Any]],
-] = {
-    Kind.DATE: (v.iso_date_candidates, v.ISO_DATE, date.fromisoformat),
-    Kind.DATETIME: (v.iso_datetime_candidates, v.ISO_DATETIME, datetime.fromisoformat),
+#: kinds whose new texts are read in bulk, in C, before the rest is parsed one by one (see
+#: :meth:`_ParseCache.fill`): each reader gives the texts it read and their values
+_BULK_READERS: dict[Kind, Callable[[list[str]], tuple[list[str], list[Any]]]] = {
+    Kind.DATE: v.read_dates,
+    Kind.DATETIME: v.read_datetimes,
 }
 
 
@@ -244,19 +239,18 @@ class _ParseCache(dict[str | None, Any]):
     is read (``None``, a null, is ``None``); the problem of each text that has one is kept in
     :attr:`problems`. Looking a whole column up is one ``map`` over the dict, in C."""
 
-    __slots__ = ("cap", "fresh", "iso", "parse", "problems", "size")
+    __slots__ = ("bulk", "cap", "fresh", "parse", "problems", "size")
 
     def __init__(
         self,
         parse: Parser,
         cap: int = _CACHE_CAP,
-        iso: tuple[Callable[[list[Any]], list[str]], re.Pattern[str], Callable[[str], Any]]
-        | None = None,
+        bulk: Callable[[list[str]], tuple[list[str], list[Any]]] | None = None,
     ) -> None:
         super().__init__()
         self.parse = parse
         self.cap = cap
-        self.iso = iso
+        self.bulk = bulk
         self.problems: dict[str, str] = {}
         self[None] = None
         self.size = len(self)  # after the last fill
@@ -271,9 +265,8 @@ class _ParseCache(dict[str | None, Any]):
 
     def fill(self, texts: list[str | None]) -> None:
         """Ready a batch's texts: empty the cache past its cap (bounded memory for columns of
-        unique values), then, when the last batch brought many new texts, read the new ISO
-        dates (and date/times) all at once: for them the kind's parser gives what
-        ``fromisoformat`` gives, or reads further when it fails."""
+        unique values), then, when the last batch brought many new texts, read the new texts
+        the kind's bulk reader takes all at once (dates, date/times), and parse the rest."""
         fresh, self.fresh = self.fresh + len(self) - self.size, 0
         if len(self) > self.cap:
             self.clear()
@@ -282,16 +275,10 @@ class _ParseCache(dict[str | None, Any]):
         if fresh * 8 >= len(texts):
             known = len(self)
             new: list[Any] = list(filterfalse(self.__contains__, set(texts)))  # None is known
-            if self.iso is not None:
-                select, shape, convert = self.iso
-                iso = select(new)
-                try:
-                    self.update(zip(iso, map(convert, iso), strict=True))
-                except ValueError:  # a text of another shape: the exact shapes only, then
-                    iso = list(filter(shape.fullmatch, iso))
-                    with suppress(ValueError):  # one impossible date: the rest one by one
-                        self.update(zip(iso, map(convert, iso), strict=True))
-                if len(self) > known:
+            if self.bulk is not None:
+                read, values = self.bulk(new)
+                if read:
+                    self.update(zip(read, values, strict=True))
                     new = list(filterfalse(self.__contains__, new))
             # the rest parsed here, each once, rather than one lookup miss at a time
             parse, problems = self.parse, self.problems
@@ -364,7 +351,7 @@ def _cache_for(column: Column) -> _ParseCache | None:
     if parse is None:
         return None
     cap = _CACHE_CAP_UNIQUE if column.kind in _MOSTLY_UNIQUE else _CACHE_CAP
-    return _ParseCache(parse, cap, _ISO_READERS.get(column.kind))
+    return _ParseCache(parse, cap, _BULK_READERS.get(column.kind))
 
 
 #: non-ASCII characters whose case folding is ASCII (tests/source check the list is complete):
