@@ -8,12 +8,12 @@ them raises on any input, so one bad cell never stops a migration.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import compress, islice, repeat
-from operator import itemgetter, not_
+from operator import eq, itemgetter, not_
 from typing import Any, NamedTuple, cast
 
 from flitstack.source.schema import ENUM_ALIASES, NULL_DATE_SENTINELS, NULL_SPELLINGS
@@ -200,6 +200,13 @@ ISO_DATETIME = re.compile(
 _ISO_SENTINELS = tuple(s for s in sorted(NULL_DATE_SENTINELS) if s[4:5] == "-")
 
 
+def _dashed(texts: list[str]) -> list[bool]:
+    """Whether each text has a '-' fifth (what the parsers read as ISO first), told in C."""
+    if min(map(len, texts), default=5) < 5:
+        return [len(t) > 4 and t[4] == "-" for t in texts]
+    return list(map(eq, map(itemgetter(4), texts), repeat("-")))
+
+
 def _iso_read(
     texts: list[str], whole: int | None, convert: Callable[[str], Any]
 ) -> tuple[list[str], list[Any]]:
@@ -210,11 +217,11 @@ def _iso_read(
     left to the parser and the rest read on."""
     if not texts:
         return [], []
-    shortest, longest = min(map(len, texts)), max(map(len, texts))
+    lengths = list(map(len, texts))
     joined = "\n".join(texts) + "\n"
     if (
-        shortest < 10
-        or (whole is not None and longest != whole)
+        min(lengths) < 10
+        or (whole is not None and max(lengths) != whole)
         or "Z\n" in joined
         or any(map(joined.__contains__, _ISO_SENTINELS))
     ):
@@ -228,12 +235,13 @@ def _iso_read(
         ]
     values: list[Any] = []
     failed: list[int] = []
+    rest: Iterable[str] = texts
     while True:
-        start = len(values) + len(failed)
         try:  # what is read before a failure stays in ``values``
-            values.extend(map(convert, islice(texts, start, None)))
+            values.extend(map(convert, rest))
         except ValueError:
             failed.append(len(values) + len(failed))
+            rest = islice(texts, failed[-1] + 1, None)
             continue
         break
     if failed:
@@ -246,8 +254,7 @@ def read_dates(texts: list[str]) -> tuple[list[str], list[date]]:
     """Of distinct stripped texts that are not null spellings, those :func:`date_from` reads
     with ``date.fromisoformat`` alone, read all at once, and their dates (the rest is left to
     :func:`date_from`, one by one)."""
-    dashed = list(compress(texts, map(str.startswith, texts, repeat("-"), repeat(4))))
-    return _iso_read(dashed, 10, date.fromisoformat)
+    return _iso_read(list(compress(texts, _dashed(texts))), 10, date.fromisoformat)
 
 
 def read_datetimes(texts: list[str]) -> tuple[list[str], list[datetime]]:
@@ -256,8 +263,10 @@ def read_datetimes(texts: list[str]) -> tuple[list[str], list[datetime]]:
     ``datetime.fromisoformat``, the others (such as ``02/13/2019 4:45 PM``) from the cached
     date and time of day of their two parts. Texts it reads another way (a date alone, a
     ``T``, a sentinel date) or not at all are left to :func:`datetime_from`, one by one."""
-    dashed = list(map(str.startswith, texts, repeat("-"), repeat(4)))
+    dashed = _dashed(texts)
     read, values = _iso_read(list(compress(texts, dashed)), None, datetime.fromisoformat)
+    if len(read) == len(texts):
+        return read, values
     others = list(compress(texts, map(not_, dashed)))
     if "T" in "".join(others):  # split at a 'T' before a space: left to the parser
         others = [t for t in others if "T" not in t]
