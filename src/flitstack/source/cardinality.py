@@ -26,8 +26,6 @@ HLL_PRECISION = 12
 LONG_VALUE = 256
 
 _MASK32 = 0xFFFFFFFF
-#: the multiplier of :func:`hash32` (2**32 over the golden ratio, odd)
-_GOLDEN = 0x9E3779B1
 #: 2 ** k: the limits of :class:`HyperLogLog`'s registers share these ints
 _POWERS = [1 << k for k in range(33)]
 #: bit 56, the low bit of a lane's top byte, marks hashes that may raise a register
@@ -53,13 +51,14 @@ def _utf8(text: str) -> bytes:
 
 
 def hash32(text: str) -> int:
-    """A deterministic, well-mixed 32-bit hash: CRC-32 times an odd 32-bit constant, the two
-    halves of the 64-bit product folded together (xor), as multiply-and-fold hashes mix.
+    """A deterministic, well-mixed 32-bit hash (CRC-32 then the MurmurHash3 finaliser).
 
     Python's own ``hash`` is salted per process, which would make reports differ run to run.
     """
-    product = zlib.crc32(_utf8(text)) * _GOLDEN
-    return (product ^ (product >> 32)) & _MASK32
+    h = zlib.crc32(_utf8(text))
+    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & _MASK32
+    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & _MASK32
+    return h ^ (h >> 16)
 
 
 class HyperLogLog:
@@ -81,11 +80,11 @@ class HyperLogLog:
 
     def update(self, texts: Iterable[str]) -> None:
         """Add values. :func:`hash32` is computed for all of them at once: their CRC-32s are
-        packed into one integer, 64 bits apiece, and multiplied and folded there (no product
-        overflows its 64 bits). The hashes that may raise a register are marked there too (bit
-        56 of their lane): while registers are still empty, against each one's own register
-        (its limit gathered in C), later against the lowest register (the floor), which needs
-        no gather. Python does per-value work only for the marked ones. A value added twice changes
+        packed into one integer, 64 bits apiece, and mixed there (no product overflows its 64
+        bits). The hashes that may raise a register are marked there too (bit 56 of their
+        lane): while registers are still empty, against each one's own register (its limit
+        gathered in C), later against the lowest register (the floor), which needs no gather.
+        Python does per-value work only for the marked ones. A value added twice changes
         nothing: batches that repeat values (dates) are hashed once per value."""
         self._batches += 1
         if self._dedupe or self._batches % 16 == 0:
@@ -104,8 +103,10 @@ class HyperLogLog:
         if not n:
             return
         m32 = _lanes(n, _MASK32)
-        h = int.from_bytes(crcs, _ORDER) * _GOLDEN
-        h = (h ^ h >> 32) & m32
+        h = int.from_bytes(crcs, _ORDER)
+        h = ((h ^ (h >> 16)) & m32) * 0x85EBCA6B & m32
+        h = ((h ^ (h >> 13)) & m32) * 0xC2B2AE35 & m32
+        h = (h ^ (h >> 16)) & m32
         registers, limits = self.registers, self._limits
         low_mask, index_mask = _POWERS[bits] - 1, self._m - 1
         mark = _lanes(n, _MARK)
