@@ -375,7 +375,7 @@ def test_texts_read_in_bulk_read_as_the_parsers_read_them(texts: list[str]) -> N
         (v.read_datetimes, v.datetime_from, [v.ISO_DATETIME, _US_DATETIME]),
     ):
         read, values = bulk(distinct)
-        assert len(read) == len(values) and set(read) <= set(distinct)
+        assert len(read) == len(values) == len(set(read)) and set(read) <= set(distinct)
         for text, value in zip(read, values, strict=True):
             assert parse(text) == v.ParsedValue(value), text
         for text in distinct:

@@ -279,7 +279,8 @@ class _ParseCache(dict[str | None, Any]):
                 read, values = self.bulk(new)
                 if read:
                     self.update(zip(read, values, strict=True))
-                    new = list(filterfalse(self.__contains__, new))
+                    # the bulk reader takes distinct texts of ``new`` only: all when as many
+                    new = [] if len(read) == len(new) else list(filterfalse(self.__contains__, new))
             # the rest parsed here, each once, rather than one lookup miss at a time
             parse, problems = self.parse, self.problems
             for text in new:
