@@ -371,8 +371,8 @@ def test_texts_read_in_bulk_read_as_the_parsers_read_them(texts: list[str]) -> N
     problem; the exact ISO shapes (and US date/times) are taken; the rest is left alone."""
     distinct = list(dict.fromkeys(t.strip() for t in texts if t.strip() and not v.is_null(t)))
     for bulk, parse, shapes in (
-        (v.read_dates, v.date_from, [v.ISO_DATE]),
-        (v.read_datetimes, v.datetime_from, [v.ISO_DATETIME, _US_DATETIME]),
+        (v.read_dates, v.date_from, [_ISO_DATE]),
+        (v.read_datetimes, v.datetime_from, [_ISO_DATETIME, _US_DATETIME]),
     ):
         read, values = bulk(distinct)
         assert len(read) == len(values) == len(set(read)) and set(read) <= set(distinct)
@@ -384,6 +384,12 @@ def test_texts_read_in_bulk_read_as_the_parsers_read_them(texts: list[str]) -> N
                 assert text in read, text
 
 
+#: the exact ISO shapes the bulk readers take (to the minute or second, no sentinel date)
+_SENTINELS = "|".join(re.escape(s) for s in sorted(NULL_DATE_SENTINELS))
+_ISO_DATE = re.compile(rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}")
+_ISO_DATETIME = re.compile(
+    rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?"
+)
 #: the US date/times the date/time reader takes in bulk (when they are real ones)
 _US_DATETIME = re.compile(
     r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( [AP]M)?"

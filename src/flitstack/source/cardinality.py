@@ -182,7 +182,7 @@ class DistinctCounter:
     def update(self, texts: list[str], longest: int | None = None) -> None:
         """Add a batch of non-null, stripped values (``longest``: when the caller knows it, the
         length of the longest or more, such as the longest the column has had so far)."""
-        if longest is None:
+        if longest is None or longest > LONG_VALUE:  # the batch's own, when it may matter
             longest = max(map(len, texts), default=0)
         if longest > LONG_VALUE:
             texts = [distinct_key(t) for t in texts]

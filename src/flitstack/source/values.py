@@ -187,14 +187,6 @@ def _clock(tail: str) -> time | None:
 
 
 _BAD_DATETIME = ParsedValue(None, "bad_datetime")
-#: what :func:`date_from` and :func:`datetime_from` read with the ``fromisoformat`` of their
-#: type alone: an ISO date (and time to the minute or second), no sentinel date
-_SENTINELS = "|".join(re.escape(s) for s in sorted(NULL_DATE_SENTINELS))
-ISO_DATE = re.compile(rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}")
-ISO_DATETIME = re.compile(
-    rf"(?!{_SENTINELS})[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?"
-)
-
 
 #: the sentinel dates an ISO text may begin with
 _ISO_SENTINELS = tuple(s for s in sorted(NULL_DATE_SENTINELS) if s[4:5] == "-")
