@@ -153,3 +153,64 @@ def test_rows_skipped_on_purpose_are_not_counted_as_lost_values(tmp_path: Path) 
     patients = next(c for c in report.truth.columns if c.column == "PatientID" and
                     c.file == "patients")  # fmt: skip
     assert patients.non_empty == len(rows) - 2 and patients.lost == 0
+
+
+def test_an_activity_whose_provider_is_not_in_the_export_is_a_lost_owner(tmp_path: Path) -> None:
+    """The record arrives (owned by the fallback user), so the read-back diff is clean; the
+    check against the source names the row whose provider points nowhere."""
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=6)
+    path = export / "appointments.csv"
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    head = rows[0]
+    target = next(r for r in rows[1:] if len(r) == len(head) and r[head.index("ProviderID")])
+    target[head.index("ProviderID")] = "NO-SUCH-PROVIDER"
+    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows(rows)
+    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
+    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+
+        async def go() -> DiffReport:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                m = Migration(export, workbook, StateStore(tmp_path / "s.sqlite"), pd, SETTINGS)
+                await m.migrate()
+                return await m.verify(None, "full")
+
+        report = asyncio.run(go())
+    assert report.truth is not None
+    owners = {(c.file, c.column): c for c in report.truth.columns if c.column == "ProviderID"}
+    lost = owners.pop(("appointments", "ProviderID"))
+    assert lost.lost == 1, lost
+    assert lost.examples == [
+        f"appointments:{target[head.index('AppointmentID')]} line {rows.index(target) + 1}: "
+        "its provider is not in the export: owned by the fallback user"
+    ]
+    assert all(c.lost == 0 for c in owners.values()), owners  # every other owner checked
+
+
+def test_an_owner_must_be_its_providers_user() -> None:
+    from datetime import date
+
+    from flitstack.engine.records import Setup
+    from flitstack.engine.truth import _why_lost
+    from flitstack.mapping.workbook import ColumnMap
+
+    column = ColumnMap(file="appointments", column="ProviderID", role="ProviderID",
+                       target="activity", field="owner_id")  # fmt: skip
+    setup = Setup(provider_users={"7": 41, "8": 42}, fallback_user=40)
+
+    def why(raw: str, held: object) -> str | None:
+        return _why_lost(column, {"owner_id": held}, setup, raw, None, date.today(), _NoSpec())
+
+    assert why("7", 41) is None
+    assert why("7", {"id": 41, "value": 41}) is None  # v1 shape
+    assert why(" 8 ", 42) is None
+    assert why("7", 42) == "owned by another user than its provider's"
+    assert why("9", 40) == "its provider is not in the export: owned by the fallback user"
+
+
+class _NoSpec:
+    def column(self, name: str) -> None:
+        return None

@@ -396,11 +396,16 @@ def _record_for(
     (a lab's or a referral practice's name, phone and e-mail)."""
     if record is None or c.target != "organization" or RECORD_OF[file] == "organizations":
         return record
-    org = record.get("org_id")
-    org_id = org.get("value") if isinstance(org, dict) else org
-    if not isinstance(org_id, int):
+    org_id = _linked_id(record.get("org_id"))
+    if org_id is None:
         return None
     return by_id.get(("organizations", org_id), {})
+
+
+def _linked_id(held: Any) -> int | None:
+    """The ID a link field holds: an int (v2), or the ``value`` of ``{"value": …}`` (v1)."""
+    linked = held.get("value") if isinstance(held, dict) else held
+    return linked if isinstance(linked, int) else None
 
 
 def _why_lost(
@@ -424,6 +429,12 @@ def _why_lost(
         return "value did not arrive"
     if not _contains(c, held, raw):
         return "value did not arrive in full"
+    if c.field == "owner_id":  # a provider: its own user, not just any owner
+        user = setup.provider_users.get(raw.strip())
+        if user is None:
+            return "its provider is not in the export: owned by the fallback user"
+        if _linked_id(held) != user:
+            return "owned by another user than its provider's"
     column = spec.column(c.key)
     return plausible(c.key, column.kind if column else None, held, export_day)
 
