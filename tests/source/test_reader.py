@@ -183,6 +183,21 @@ def test_unreadable_rows_become_rejects_with_line_and_reason(tmp_path: Path) -> 
     assert (stats.rows_read, stats.rows_yielded, stats.rows_rejected) == (5, 1, 4)
 
 
+def test_a_quote_never_closed_that_takes_in_the_rows_after_it_is_an_error(tmp_path: Path) -> None:
+    """The reader reaches the end of the file inside the quote: the rows after it are in that
+    one field, and they must not pass as one unreadable record."""
+    text = (
+        "TreatmentPlanID,PatientID,Status\n"
+        "1,2,Accepted\n"
+        '2,"2,Accepted\n'  # line 3: the quote is never closed
+        "3,2,Accepted\n"
+        "4,2,Accepted\n"
+    )
+    write(tmp_path, "treatment_plans.csv", text)
+    with pytest.raises(ExportError, match=r"treatment_plans.csv line 3: .* took in the 2 lines"):
+        list(open_export(tmp_path).read("treatment_plans"))
+
+
 def test_header_variants_and_unknown_columns(tmp_path: Path) -> None:
     write(tmp_path, "patients.csv", "patientid , FIRSTNAME,Chair Preference\n1,Ann,Window\n")
     ok, _ = rows(tmp_path, "patients")

@@ -1254,6 +1254,12 @@ def _read_batches(
                 f"{stem}.csv line {start}: unreadable record ({failure}); the rows after it "
                 "cannot be read reliably: fix the file or export it again"
             ) from failure
+        if reader.line_num > start:  # a quote never closed took the lines after it in
+            raise ExportError(
+                f"{stem}.csv line {start}: unreadable record ({failure}): a quote opened there "
+                f"is never closed and took in the {reader.line_num - start} lines after it, "
+                "which cannot be told apart: fix the file or export it again"
+            ) from failure
         unreadable = RowBatch(stem, names, id_column)
         unreadable.before[0] = [Reject(stem, start, None, f"unreadable record: {failure}")]
         yield unreadable
