@@ -892,8 +892,9 @@ class Migration:
             sample=kind == "sample",
         )
         report.protection = prove_withheld(
-            self.export_path, self.bindings, self.wb.protection, report.actual
-        )
+            self.export_path, self.bindings, self.wb.protection, report.actual,
+            self.wb, self.setup_state,
+        )  # fmt: skip
         self.state.record_check(
             run_id or self.run_id,
             kind,
