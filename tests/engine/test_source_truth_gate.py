@@ -214,3 +214,45 @@ def test_an_owner_must_be_its_providers_user() -> None:
 class _NoSpec:
     def column(self, name: str) -> None:
         return None
+
+
+def test_a_plan_item_whose_plan_is_not_in_the_export_is_an_orphan(tmp_path: Path) -> None:
+    """An item naming a plan the export does not hold is rejected as an orphan (as a row of a
+    missing patient is), not skipped as if its plan had been left out; one naming no plan is
+    rejected as it is read; the check against the source counts both, each with its reason."""
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=6)
+    path = export / "treatment_plan_items.csv"
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    head = rows[0]
+    plan_at, id_at = head.index("TreatmentPlanID"), head.index("ItemID")
+    whole = [r for r in rows[1:] if len(r) == len(head) and r[plan_at]]
+    orphan, unnamed = whole[0], whole[1]
+    orphan[plan_at], unnamed[plan_at] = "99999", ""
+    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows(rows)
+    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
+    state = StateStore(tmp_path / "s.sqlite")
+    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+
+        async def go() -> tuple[Any, DiffReport]:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                m = Migration(export, workbook, state, pd, SETTINGS)
+                summary = await m.migrate()
+                return summary, await m.verify(None, "full")
+
+        summary, report = asyncio.run(go())
+    outcomes = {o["source_id"]: o for o in state.outcomes()
+                if o["file"] == "treatment_plan_items"}  # fmt: skip
+    assert outcomes[orphan[id_at]]["outcome"] == "rejected"
+    assert outcomes[orphan[id_at]]["reason"] == "treatment plan 99999 does not exist (orphan)"
+    assert outcomes[orphan[id_at]]["line"] == rows.index(orphan) + 1
+    assert summary.rejected["treatment_plan_items"] == 2
+    assert report.truth is not None
+    items = next(f for f in report.truth.files if f.file == "treatment_plan_items")
+    assert items.rejected == 2
+    assert items.reasons["its treatment plan does not exist (orphan)"] == 1
+    assert items.reasons["required value TreatmentPlanID is missing"] == 1
+    assert not any(o["outcome"] == "skipped" for o in outcomes.values())  # no plan left out

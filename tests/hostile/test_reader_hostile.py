@@ -349,3 +349,29 @@ def test_any_bytes_read_as_rows_and_rejects_or_one_clear_error(
     for item in got:
         if isinstance(item, Row):
             assert all("\x00" not in str(v) for v in [*item.values.values(), *item.raw.values()])
+
+
+def test_a_reject_names_the_column_by_the_exports_own_header(tmp_path: Path) -> None:
+    """Read through a confirmed map whose headers are not MDC's: a reject's reason names the
+    column as the file does (and the role it stands for), so the row can be found and fixed."""
+    from flitstack.mapping.roles import Bindings
+    from flitstack.mapping.workbook import ColumnMap
+
+    header = "Patient #,Given Name,Surname,Record Status,Guarantor"
+    roles = ["PatientID", "FirstName", "LastName", "Status", "GuarantorID"]
+    bindings = Bindings.from_columns(
+        ColumnMap(file="patients", column=h, role=r)
+        for h, r in zip(header.split(","), roles, strict=True)
+    )
+    rows = ",Ann,Lee,Active,\n7\x00,Bo,Ek,Active,\n8,Cy,Ng,Active,9\x07\n9,Di,Ro,Active,\n"
+    write_bytes(tmp_path, "patients.csv", f"{header}\n{rows}".encode())
+    with open_export(tmp_path, bindings) as export:
+        got = list(export.read("patients"))
+    rejects = [r for r in got if isinstance(r, Reject)]
+    assert [(r.line, r.column, r.reason) for r in rejects] == [
+        (2, "PatientID", "required value Patient # (PatientID) is missing"),
+        (3, "PatientID", "ID Patient # (PatientID) contains a control character (NUL)"),
+        (4, "GuarantorID",
+         "reference Guarantor (GuarantorID) contains a control character (BEL)"),
+    ]  # fmt: skip
+    assert [r.source_id for r in got if isinstance(r, Row)] == ["9"]

@@ -102,7 +102,7 @@ def _reference_rows(stem: str, spec: FileSpec, text: str) -> tuple[list[Row | Re
     names = _header_map(stem, next(reader), spec)
     columns = [spec.column(n) for n in names]
     keys = {
-        p: "ID" if n == spec.id_column or (c and c.kind is Kind.ID) else "reference"
+        p: f"ID {n}" if n == spec.id_column or (c and c.kind is Kind.ID) else f"reference {n}"
         for p, (n, c) in enumerate(zip(names, columns, strict=True))
         if n == spec.id_column or (c and c.kind in (Kind.ID, Kind.REF))
     }

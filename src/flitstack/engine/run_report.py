@@ -32,6 +32,7 @@ from flitstack.engine.reports import (
 from flitstack.engine.state import StateStore
 from flitstack.engine.verify import HTML_RECORDS, TIME_EXAMPLES, unaccepted_losses
 from flitstack.mapping.confirm import Confirmation, read_confirmation
+from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import Workbook, WorkbookError, load_workbook
 from flitstack.reporting import (
     kind_label,
@@ -217,7 +218,11 @@ def write_project_report(
     with "."), the export the workbook records is shown.
     """
     reports = root / "reports"
-    write_outcomes(state, reports / "rejects-and-flags.csv")
+    try:
+        bindings: Bindings | None = Bindings.from_workbook(load_workbook(workbook))
+    except WorkbookError:
+        bindings = None
+    write_outcomes(state, reports / "rejects-and-flags.csv", bindings)
     if state.audit_rows():
         write_audit_log(state, reports / "audit-log.csv")
     export = shown_export(export, workbook)
@@ -370,18 +375,22 @@ def _missing(
     return sorted(gone, key=lambda m: m["key"]) if len(gone) == count else None
 
 
-def write_outcomes(state: StateStore, out: Path) -> Path:
+def write_outcomes(state: StateStore, out: Path, bindings: Bindings | None = None) -> Path:
     """Every rejected, skipped and flagged row of the latest full read, with its reason in
-    plain words and its kind."""
+    plain words and its kind. ``field`` is the column as the export's header names it (the
+    confirmed map's ``bindings``), so a row can be found in the file it came from."""
     columns = ["file", "source_id", "line", "field", "outcome", "reason"]
-    return write_csv(
-        out,
-        [*columns, "kind"],
-        (
-            [*(o[k] for k in columns[:-1]), plain_reason(o["reason"]), _kind(o["reason"])]
-            for o in current_outcomes(state)
-        ),
-    )
+
+    def field(o: dict[str, Any]) -> str:
+        role = str(o["field"] or "")
+        return bindings.header(o["file"], role) if bindings is not None and role else role
+
+    rows = (
+        [*(o[k] for k in columns[:3]), field(o), o["outcome"], plain_reason(o["reason"]),
+         _kind(o["reason"])]
+        for o in current_outcomes(state)
+    )  # fmt: skip
+    return write_csv(out, [*columns, "kind"], rows)
 
 
 def _kind(reason: str) -> str:

@@ -442,8 +442,9 @@ def _why_lost(
 def _short(reason: str) -> str:
     """A reason without the row-specific tail, so equal reasons count together."""
     text = reason.split(" (orphan)")[0]
-    if text.startswith("patient ") and "does not exist" in text:
-        return "its patient does not exist (orphan)"
+    head, found, _ = text.partition(" does not exist")
+    if found and " " in head:  # "treatment plan 99 does not exist": the thing, not its ID
+        return f"its {head.rsplit(' ', 1)[0]} does not exist (orphan)"
     return text[:120]
 
 

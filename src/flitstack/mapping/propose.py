@@ -25,7 +25,7 @@ from flitstack.mapping.known import (
     YES_NO,
     Rule,
 )
-from flitstack.mapping.roles import Bindings
+from flitstack.mapping.roles import Bindings, header_key
 from flitstack.mapping.workbook import REVIEW_BELOW, ColumnMap, CustomField, Workbook
 from flitstack.settings import Settings
 from flitstack.source.profile import ColumnProfile
@@ -331,11 +331,14 @@ def propose_file(file: str, profiles: list[ColumnProfile]) -> list[ColumnMap]:
     taken: set[str] = set()
     if file not in FILES:
         return [_custom_for_unknown(file, p) for p in profiles]
+    # a format column's own name, whatever its case and spacing ("Item Id" is ItemID)
+    own = {header_key(c.name): c.name for c in FILES[file].columns}
     for p in profiles:
-        rule = RULES.get((file, p.column))
-        if rule is not None:
-            maps[p.column] = _column_map(file, p.column, p.column, rule, 1.0, rule.reason)
-            taken.add(p.column)
+        known = own.get(header_key(p.column), "")
+        rule = RULES.get((file, known))
+        if rule is not None and known not in taken:
+            maps[p.column] = _column_map(file, p.column, known, rule, 1.0, rule.reason)
+            taken.add(known)
     pending = [p for p in profiles if p.column not in maps]
     # One assignment for the whole file: the strongest (header, known column) pair first, so
     # the clearest renamed column claims its known column and a weaker one cannot take it.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from flitstack.mapping.roles import header_key
 from flitstack.settings import Settings
 from flitstack.source.cardinality import DistinctCounter
 from flitstack.source.damage import Damage, DamageTracker
@@ -371,6 +372,15 @@ def _profile_pass(
     else:
         columns = {h.strip(): _ColumnStats() for h in export.columns(name)}
     read = export.stats[name]
+    profiles = [
+        _profile(name, i, c, columns[c], read.rows_yielded, unmask) for i, c in enumerate(columns)
+    ]
+    # a profile is named by the header as the file spells it ("Item Id"), though the reader
+    # knew it as the format's column (ItemID) whatever its case and spacing
+    for profile, header in zip(profiles, export.columns(name), strict=False):
+        spelled = header.replace("\ufeff", "").strip()
+        if spelled and header_key(spelled) == header_key(profile.column):
+            profile.column = spelled
     return FileAudit(
         file=name,
         known=spec_for(name) is not None,
@@ -378,10 +388,7 @@ def _profile_pass(
         rows_yielded=read.rows_yielded,
         rows_rejected=read.rows_rejected,
         encoding=read.encoding,
-        columns=[
-            _profile(name, i, c, columns[c], read.rows_yielded, unmask)
-            for i, c in enumerate(columns)
-        ],
+        columns=profiles,
     )
 
 

@@ -1150,15 +1150,20 @@ def _read_batches(
     width = len(names)
     columns = [spec.column(n) if spec else None for n in names]
     caches = [_cache_for(c) if c is not None else None for c in columns]
-    required = [(pos, c.name) for pos, c in enumerate(columns) if c is not None and c.required]
+    #: a column as messages name it: its header, with the role it stands for when they differ
+    shown = [
+        n if h.strip() in (n, "") else f"{h.strip()} ({n})"
+        for h, n in zip(header, names, strict=True)
+    ]
+    required = [(pos, shown[pos]) for pos, c in enumerate(columns) if c is not None and c.required]
     id_column = spec.id_column if spec else None
     #: a control character in an ID or a reference rejects the row: what it names is unsure
     keys: dict[int, str] = {}
     for position, (name, column) in enumerate(zip(names, columns, strict=True)):
         if name == id_column or (column is not None and column.kind is Kind.ID):
-            keys[position] = "ID"
+            keys[position] = f"ID {shown[position]}"
         elif column is not None and column.kind is Kind.REF:
-            keys[position] = "reference"
+            keys[position] = f"reference {shown[position]}"
     cell_texts = [_CellTexts() for _ in names]
 
     def parse(starts: list[int], records: list[list[str]], first: int) -> RowBatch:
@@ -1198,14 +1203,14 @@ def _read_batches(
                             stem, starts[i], name, kind, problem_message(kind), column[i]
                         )
                         problems.setdefault(i, []).append(problem)
-        for position, name in required:
+        for position, label in required:
             values = values_of[position]
             if None in values or "" in values:
                 for i, value in enumerate(values):
                     if (value is None or value == "") and i not in batch.rejected:
                         raw = dict(zip(names, records[i], strict=True))
-                        reason = f"required value {name} is missing"
-                        batch.rejected[i] = Reject(stem, starts[i], name, reason, raw)
+                        reason = f"required value {label} is missing"
+                        batch.rejected[i] = Reject(stem, starts[i], names[position], reason, raw)
         return batch
 
     def take(records: list[list[str]], n: int) -> Exception | None:
@@ -1362,7 +1367,7 @@ def _strip_controls(
         name = names[position]
         if position in keys:
             what = control_name(found.group())
-            reason = f"{keys[position]} {name} contains a control character ({what})"
+            reason = f"{keys[position]} contains a control character ({what})"
             return [c.translate(_DROP_CONTROLS) for c in fields], reason, name
         message = problem_message("control_characters")
         shown = cell.translate(_SHOW_CONTROLS)  # NUL shown as ␀

@@ -25,11 +25,24 @@ class PlanItems(SourceKind):
         return ()
 
     def finish(self, ctx: LoadContext) -> None:
-        """Items whose plan was not migrated (or that name no plan) are skipped."""
+        """Items that name no plan, or a plan the export does not hold, are rejected (an
+        orphan, as a child row of a missing patient is); items whose plan was not migrated
+        are skipped (quietly when only left out of a sample)."""
         migrated = ctx.shared.get("plans_migrated", set())
         by = self.parent_role
+        plans = {r.source_id or "" for r in ctx.rows("treatment_plans")}
         for item in ctx.rows("treatment_plan_items"):
-            if str(item.values.get(by) or "").strip() not in migrated:
+            plan = str(item.values.get(by) or "").strip()
+            if plan in migrated:
+                continue
+            if not plan:
+                ctx.accounting.row(
+                    "treatment_plan_items", item, "rejected", "no treatment plan reference", by
+                )
+            elif plan not in plans:
+                why = f"treatment plan {plan} does not exist (orphan)"
+                ctx.accounting.row("treatment_plan_items", item, "rejected", why, by)
+            else:
                 ctx.accounting.row(
                     "treatment_plan_items", item, "skipped",
                     "its treatment plan was not migrated", by, quiet=ctx.sample,
