@@ -99,14 +99,32 @@ def _leaves(value: Any, under: str = "") -> Iterator[tuple[str, str]]:
         yield under, str(value)
 
 
-def _found(probe: _Probe, record: dict[str, Any] | None, fields: frozenset[str] | None) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """A record read back, flattened once for all the values looked for in it."""
+
+    leaves: tuple[tuple[str, str], ...]  # (field key, value as text)
+    digits: tuple[str, ...]  # each value's digits, value by value
+    text: str  # every value, case-folded, one per line
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> _Flat:
+        leaves = tuple(_leaves(record))
+        texts = [text for _, text in leaves]
+        return cls(leaves, tuple(re.sub(r"\D", "", t) for t in texts),
+                   "\n".join(texts).casefold())  # fmt: skip
+
+
+def _found(
+    probe: _Probe, record: _Flat | dict[str, Any] | None, fields: frozenset[str] | None
+) -> bool:
     """Whether the value is in the record: a distinctive one in any of its values, a date or
     amount in the fields its column is mapped to (in any field when ``fields`` is None)."""
     if not record:
         return False
-    leaves = list(_leaves(record))
+    flat = record if isinstance(record, _Flat) else _Flat.of(record)
     if probe.day or probe.amount is not None:
-        for key, text in leaves:
+        for key, text in flat.leaves:
             if fields is not None and key not in fields:
                 continue
             if probe.day and text.strip()[:10] == probe.day:
@@ -114,10 +132,9 @@ def _found(probe: _Probe, record: dict[str, Any] | None, fields: frozenset[str] 
             if probe.amount is not None and money_from(text.strip()).value == probe.amount:
                 return True
         return False
-    if probe.digits and any(probe.digits in re.sub(r"\D", "", text) for _, text in leaves):
+    if probe.digits and any(probe.digits in digits for digits in flat.digits):
         return True
-    joined = "\n".join(text for _, text in leaves).casefold()
-    return bool(probe.words) and all(w in joined for w in probe.words)
+    return bool(probe.words) and all(w in flat.text for w in probe.words)
 
 
 def _mapped_fields(wb: Workbook, setup: Setup, file: str, role: str) -> frozenset[str]:
@@ -149,6 +166,16 @@ def prove_withheld(
     if protection is None:
         return []
     proofs = []
+    flats: dict[str, _Flat | None] = {}  # the records last looked in (a patient's rows follow)
+
+    def flat(place: str) -> _Flat | None:
+        if place not in flats:
+            if len(flats) >= 4096:
+                flats.clear()
+            record = records.get(place)
+            flats[place] = _Flat.of(record) if record else None
+        return flats[place]
+
     with open_export(export_path, bindings) as export:
         for name, decision in protection.decisions.items():
             category = BY_NAME.get(name)
@@ -193,9 +220,7 @@ def prove_withheld(
                         if probe.empty:
                             continue
                         proof.values_checked += 1
-                        hit = next(
-                            (p for p in places if _found(probe, records.get(p), mapped[r])), None
-                        )
+                        hit = next((p for p in places if _found(probe, flat(p), mapped[r])), None)
                         if hit is not None:
                             proof.found += 1
                             if len(proof.where) < 20:
