@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,33 @@ def _break_appointments(export: Path) -> int:
     with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
         csv.writer(fh).writerows(rows)
     return len(rows) - 1
+
+
+def _rewrite(path: Path, change: Callable[[list[list[str]]], Any]) -> list[list[str]]:
+    """Read a CSV of the export, let ``change`` edit its rows in place, write it back."""
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    change(rows)
+    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows(rows)
+    return rows
+
+
+def _migrate_and_verify(export: Path, root: Path) -> tuple[Any, DiffReport, StateStore]:
+    """Propose and confirm the map, migrate the whole export into a new sandbox, verify."""
+    workbook = save_workbook(propose_map(export, SETTINGS), root / "map.yaml")
+    confirm_workbook(workbook, "test", protection_as_proposed=True)
+    state = StateStore(root / "s.sqlite")
+    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+
+        async def go() -> tuple[Any, DiffReport]:
+            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
+                m = Migration(export, workbook, state, pd, SETTINGS)
+                summary = await m.migrate()
+                return summary, await m.verify(None, "full")
+
+        summary, report = asyncio.run(go())
+    return summary, report, state
 
 
 @pytest.fixture
@@ -130,23 +158,12 @@ def test_plausibility_rules(role: str, kind: Kind | None, value: object, why: st
 def test_rows_skipped_on_purpose_are_not_counted_as_lost_values(tmp_path: Path) -> None:
     export = tmp_path / "export"
     generate_export(export, 20, seed=6)
-    path = export / "patients.csv"
-    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
-        rows = list(csv.reader(fh))
-    rows[1][rows[0].index("Status")] = "Deleted"  # the practice deleted this patient in MDC
-    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
-        csv.writer(fh).writerows(rows)
-    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test", protection_as_proposed=True)
-    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
 
-        async def go() -> DiffReport:
-            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
-                m = Migration(export, workbook, StateStore(tmp_path / "s.sqlite"), pd, SETTINGS)
-                await m.migrate()
-                return await m.verify(None, "full")
+    def delete_first(rows: list[list[str]]) -> None:
+        rows[1][rows[0].index("Status")] = "Deleted"  # the practice deleted this patient in MDC
 
-        report = asyncio.run(go())
+    rows = _rewrite(export / "patients.csv", delete_first)
+    _summary, report, _state = _migrate_and_verify(export, tmp_path)
     assert report.truth is not None
     reasons = {r for c in report.truth.columns for r in c.reasons}
     assert not any("Deleted" in r or "not migrated" in r for r in reasons), reasons
@@ -160,25 +177,16 @@ def test_an_activity_whose_provider_is_not_in_the_export_is_a_lost_owner(tmp_pat
     check against the source names the row whose provider points nowhere."""
     export = tmp_path / "export"
     generate_export(export, 20, seed=6)
-    path = export / "appointments.csv"
-    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
-        rows = list(csv.reader(fh))
-    head = rows[0]
-    target = next(r for r in rows[1:] if len(r) == len(head) and r[head.index("ProviderID")])
-    target[head.index("ProviderID")] = "NO-SUCH-PROVIDER"
-    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
-        csv.writer(fh).writerows(rows)
-    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test", protection_as_proposed=True)
-    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+    found: list[list[str]] = []
 
-        async def go() -> DiffReport:
-            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
-                m = Migration(export, workbook, StateStore(tmp_path / "s.sqlite"), pd, SETTINGS)
-                await m.migrate()
-                return await m.verify(None, "full")
+    def point_nowhere(rows: list[list[str]]) -> None:
+        at = rows[0].index("ProviderID")
+        found.append(next(r for r in rows[1:] if len(r) == len(rows[0]) and r[at]))
+        found[0][at] = "NO-SUCH-PROVIDER"
 
-        report = asyncio.run(go())
+    rows = _rewrite(export / "appointments.csv", point_nowhere)
+    head, target = rows[0], found[0]
+    _summary, report, _state = _migrate_and_verify(export, tmp_path)
     assert report.truth is not None
     owners = {(c.file, c.column): c for c in report.truth.columns if c.column == "ProviderID"}
     lost = owners.pop(("appointments", "ProviderID"))
@@ -222,28 +230,17 @@ def test_a_plan_item_whose_plan_is_not_in_the_export_is_an_orphan(tmp_path: Path
     rejected as it is read; the check against the source counts both, each with its reason."""
     export = tmp_path / "export"
     generate_export(export, 20, seed=6)
-    path = export / "treatment_plan_items.csv"
-    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
-        rows = list(csv.reader(fh))
-    head = rows[0]
-    plan_at, id_at = head.index("TreatmentPlanID"), head.index("ItemID")
-    whole = [r for r in rows[1:] if len(r) == len(head) and r[plan_at]]
-    orphan, unnamed = whole[0], whole[1]
-    orphan[plan_at], unnamed[plan_at] = "99999", ""
-    with path.open("w", encoding="utf-8", newline="", errors="surrogateescape") as fh:
-        csv.writer(fh).writerows(rows)
-    workbook = save_workbook(propose_map(export, SETTINGS), tmp_path / "map.yaml")
-    confirm_workbook(workbook, "test", protection_as_proposed=True)
-    state = StateStore(tmp_path / "s.sqlite")
-    with running_sandbox(SandboxConfig(burst_limit=1000, search_burst_limit=1000)) as sb:
+    broken: list[list[str]] = []
 
-        async def go() -> tuple[Any, DiffReport]:
-            async with PipedriveClient(sb.base_url, sb.api_token) as pd:
-                m = Migration(export, workbook, state, pd, SETTINGS)
-                summary = await m.migrate()
-                return summary, await m.verify(None, "full")
+    def break_two(rows: list[list[str]]) -> None:
+        at = rows[0].index("TreatmentPlanID")
+        broken.extend([r for r in rows[1:] if len(r) == len(rows[0]) and r[at]][:2])
+        broken[0][at], broken[1][at] = "99999", ""
 
-        summary, report = asyncio.run(go())
+    rows = _rewrite(export / "treatment_plan_items.csv", break_two)
+    id_at = rows[0].index("ItemID")
+    orphan = broken[0]  # the second names no plan: the reader rejects it
+    summary, report, state = _migrate_and_verify(export, tmp_path)
     outcomes = {o["source_id"]: o for o in state.outcomes()
                 if o["file"] == "treatment_plan_items"}  # fmt: skip
     assert outcomes[orphan[id_at]]["outcome"] == "rejected"
