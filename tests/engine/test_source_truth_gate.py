@@ -253,3 +253,47 @@ def test_a_plan_item_whose_plan_is_not_in_the_export_is_an_orphan(tmp_path: Path
     assert items.reasons["its treatment plan does not exist (orphan)"] == 1
     assert items.reasons["required value TreatmentPlanID is missing"] == 1
     assert not any(o["outcome"] == "skipped" for o in outcomes.values())  # no plan left out
+
+
+def test_a_row_repeating_an_earlier_rows_id_is_reported_and_the_first_is_checked(
+    tmp_path: Path,
+) -> None:
+    """Two rows of patients.csv with one ID and different names: the first is migrated, the
+    second rejected with both lines named (not left unaccounted); an appointment row given
+    twice, word for word, is skipped as a copy (nothing lost). The source check still checks
+    the first patient's values, and counts the second as rejected."""
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=6)
+    copies: dict[str, list[str]] = {}
+
+    def repeat_a_patient(rows: list[list[str]]) -> None:
+        twin = list(rows[3])
+        twin[rows[0].index("FirstName")] = "Zebediah"
+        rows.append(twin)
+        copies["patient"] = twin
+
+    def repeat_an_appointment(rows: list[list[str]]) -> None:
+        rows.insert(9, list(rows[4]))
+        copies["appointment"] = rows[4]
+
+    patients = _rewrite(export / "patients.csv", repeat_a_patient)
+    appointments = _rewrite(export / "appointments.csv", repeat_an_appointment)
+    summary, report, state = _migrate_and_verify(export, tmp_path)
+    assert summary.unaccounted() == {}
+    pid = copies["patient"][0]
+    noted = {(o["file"], o["line"]): o for o in state.outcomes()}
+    twin = noted[("patients", len(patients))]
+    assert (twin["source_id"], twin["outcome"], twin["field"]) == (pid, "rejected", "PatientID")
+    assert twin["reason"] == (
+        f"PatientID {pid} is also on line 4, with other values: only that first row is migrated"
+    )
+    copy = noted[("appointments", 10)]
+    assert copy["outcome"] == "skipped" and copy["reason"].startswith("the same row as line 5")
+    assert summary.rejected["patients"] >= 1 and summary.skipped["appointments"] >= 1
+    assert report.truth is not None
+    files = {f.file: f for f in report.truth.files}
+    assert files["patients"].reasons[twin["reason"]] == 1
+    first_names = next(c for c in report.truth.columns if c.file == "patients"
+                       and c.column == "FirstName")  # fmt: skip
+    assert first_names.lost == 0 and first_names.non_empty >= len(patients) - 3
+    assert len(appointments) > 10

@@ -442,3 +442,26 @@ def test_longest_text_is_measured_once_per_new_text_as_it_would_be_per_cell(
         texts = [r[position].strip() for r in rows]
         expected = max((len(t) for t in texts if t and t not in ("NULL", "N/A", "none")), default=0)
         assert profiles[column].max_length == expected, column
+
+
+def test_the_audit_counts_rows_repeating_an_earlier_rows_id(tmp_path: Path) -> None:
+    """A patient ID on two rows (once within a batch, once across the file) is counted per
+    file and shown as damage with what the run will do; the generated export has none."""
+    export = tmp_path / "export"
+    generate_export(export, 5, seed=2)
+    with open_export(export) as clean:
+        assert audit_export(clean, Settings()).damage.repeated_ids == {}
+    path = export / "patients.csv"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows += [rows[1], list(rows[2])]
+    rows[-1][rows[0].index("FirstName")] = "Other"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with open_export(export) as damaged:
+        report = audit_export(damaged, Settings())
+    assert report.damage.repeated_ids == {"patients.PatientID": 2}
+    from flitstack.source.audit_report import damage_rows
+
+    shown = {what: n for what, n, _ in damage_rows(report)}
+    assert shown["Rows repeating an earlier row's ID: patients.PatientID"] == 2

@@ -442,7 +442,13 @@ class Migration:
         def count(name: str) -> None:
             summary.source_rows[name] += 1
 
-        staged.stage(export, reject, count)
+        def repeat(name: str, row: Row, outcome: str, why: str) -> None:
+            (summary.skipped if outcome == "skipped" else summary.rejected)[name] += 1
+            self.state.note_outcome(
+                self.run_id, name, row.source_id, row.line, row.id_column or "", outcome, why
+            )
+
+        staged.stage(export, reject, count, repeat)
         return staged
 
     # --- setup -------------------------------------------------------------------------------
@@ -938,8 +944,10 @@ class Migration:
             lambda *outcome: self.state.note_outcome(self.run_id, *outcome),
             source_rows=summary.source_rows,
         )
-        for file, n in summary.rejected.items():  # rows the reader could not read at all
-            accounting.outcomes["rejected"][file] += n
+        # rows the reader could not read at all, and rows repeating an earlier row's ID
+        for outcome in ("rejected", "skipped"):
+            for file, n in getattr(summary, outcome).items():
+                accounting.outcomes[outcome][file] += n
         export.max_document_bytes = int(self.settings.max_document_mb * 1024 * 1024)
         await run_kinds(
             KINDS, self, b, rows, accounting,

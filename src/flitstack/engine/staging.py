@@ -21,6 +21,15 @@ from typing import Protocol
 from flitstack.source.reader import Export, Reject, Row
 from flitstack.source.schema import FILES, Kind, parent_ref, role
 
+#: how the reason of a row whose ID an earlier row of its file has ends
+REPEAT = ": only that first row is migrated"
+
+
+def is_repeat(reason: str) -> bool:
+    """Whether an outcome's reason is that of a row repeating an earlier row's ID."""
+    return reason.endswith(REPEAT)
+
+
 #: How many keys one ``IN (…)`` query asks for (SQLite's default limit is 32,766 variables).
 _BATCH = 900
 
@@ -87,30 +96,70 @@ class Staging:
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE rows (file TEXT, key TEXT, pos INTEGER, data BLOB)")
+        #: ``sid``: the row's own ID (NULL in a file without one), to find an ID given twice
+        self.db.execute("CREATE TABLE rows (file TEXT, key TEXT, pos INTEGER, sid TEXT, data BLOB)")
         self._files: list[str] = []
 
-    def stage(self, export: Export, on_reject: Callable[[str, Reject], None],
-              on_row: Callable[[str], None]) -> None:  # fmt: skip
-        """Read every file of the export once; rejects go to ``on_reject``."""
+    def stage(
+        self, export: Export, on_reject: Callable[[str, Reject], None],
+        on_row: Callable[[str], None],
+        on_repeat: Callable[[str, Row, str, str], None] | None = None,
+    ) -> None:  # fmt: skip
+        """Read every file of the export once; rejects go to ``on_reject``. A row whose ID an
+        earlier row of its file has is taken out (the first is the one migrated) and goes to
+        ``on_repeat`` with its outcome and why: skipped when it is an exact copy of the first
+        (nothing is lost), rejected when its values differ."""
         for name in export.csv_files():
             self._files.append(name)
             by = group_key(name)
-            batch: list[tuple[str, str, int, bytes]] = []
+            batch: list[tuple[str, str, int, str | None, bytes]] = []
             for pos, item in enumerate(export.read(name)):
                 on_row(name)
                 if isinstance(item, Reject):
                     on_reject(name, item)
                     continue
                 key = str(item.values.get(by) or "").strip() if by else ""
-                batch.append((name, key, pos, pickle.dumps(item, pickle.HIGHEST_PROTOCOL)))
+                ident = item.values.get(item.id_column) if item.id_column else None
+                sid = None if ident is None else str(ident)
+                data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+                batch.append((name, key, pos, sid, data))
                 if len(batch) >= 2000:
-                    self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+                    self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
                     batch.clear()
             if batch:
-                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
+        self._take_out_repeats(on_repeat)
         self.db.execute("CREATE INDEX rows_by_key ON rows (file, key, pos)")
         self.db.commit()
+
+    def _take_out_repeats(self, on_repeat: Callable[[str, Row, str, str], None] | None) -> None:
+        """Every row after the first of its file with the same ID: reported, then removed (one
+        ID is one record; which row's values would win is for a person to decide)."""
+        self.db.execute(
+            "CREATE TEMP TABLE repeated AS SELECT file, sid, min(rowid) AS first FROM rows "
+            "WHERE sid IS NOT NULL GROUP BY file, sid HAVING count(*) > 1"
+        )
+        self.db.execute("CREATE INDEX temp.repeated_by_id ON repeated (file, sid)")
+        later = self.db.execute(
+            "SELECT r.rowid, r.file, r.data, f.data FROM rows AS r "
+            "JOIN repeated AS d ON d.file = r.file AND d.sid = r.sid "
+            "JOIN rows AS f ON f.rowid = d.first WHERE r.rowid != d.first ORDER BY r.rowid"
+        ).fetchall()
+        for _rowid, file, data, first_data in later:
+            row, first = pickle.loads(data), pickle.loads(first_data)
+            column = row.id_column or "ID"
+            if row.raw == first.raw:
+                outcome, why = "skipped", f"the same row as line {first.line}{REPEAT}"
+            else:
+                outcome = "rejected"
+                why = (
+                    f"{column} {row.source_id} is also on line {first.line}, with other "
+                    f"values{REPEAT}"
+                )
+            if on_repeat is not None:
+                on_repeat(file, row, outcome, why)
+        self.db.executemany("DELETE FROM rows WHERE rowid = ?", [(r[0],) for r in later])
+        self.db.execute("DROP TABLE temp.repeated")
 
     def files(self) -> list[str]:
         return list(self._files)

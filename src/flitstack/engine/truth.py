@@ -23,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from flitstack.engine.objects import KINDS as SOURCE_KINDS
 from flitstack.engine.records import Setup
+from flitstack.engine.staging import is_repeat
 from flitstack.engine.state import StateStore
 from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import ColumnMap, Workbook
@@ -296,10 +297,15 @@ def source_truth(
     """Read the export again through the map and check every row and mapped value."""
     report = TruthReport()
     outcomes: dict[tuple[str, str], tuple[str, str]] = {}
+    #: rows whose ID an earlier row of their file has: their outcome by line (the first row
+    #: with that ID is the one migrated, and is checked as any other)
+    repeats: dict[tuple[str, str], dict[int, tuple[str, str]]] = defaultdict(dict)
     flags: dict[tuple[str, str, str], str] = {}
     for o in state.outcomes(run_id if sample else None):
         if o["outcome"] == "flagged":
             flags[(o["file"], o["source_id"], o["field"])] = o["reason"]
+        elif is_repeat(o["reason"]):
+            repeats[(o["file"], o["source_id"])][o["line"]] = (o["outcome"], o["reason"])
         else:
             outcomes.setdefault((o["file"], o["source_id"]), (o["outcome"], o["reason"]))
     mapped: dict[str, int] = {}
@@ -339,7 +345,10 @@ def source_truth(
                 owner = sid if file == "patients" or parent is None else item.values.get(parent)
                 in_sample = not sample or (parent is not None and str(owner or "") in chosen)
                 rows.in_sample += in_sample
-                outcome = outcomes.get((file, sid))
+                repeat = repeats[(file, sid)].get(item.line) if (file, sid) in repeats else None
+                if repeat is not None and repeat[0] == "skipped":
+                    continue  # an exact copy of the row migrated: nothing of it is lost
+                outcome = repeat or outcomes.get((file, sid))
                 if outcome is not None and outcome[0] == "rejected":
                     if in_sample:
                         rows.rejected_in_sample += 1

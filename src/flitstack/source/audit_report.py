@@ -39,6 +39,12 @@ def damage_rows(report: AuditReport) -> list[tuple[str, int, str]]:
         for where, n in d.orphan_references.items()
     ]
     rows += [
+        (f"Rows repeating an earlier row's ID: {where}", n,
+         "the first row is migrated; a later exact copy is skipped, one with other values "
+         "rejected (both in the rejects report)")
+        for where, n in d.repeated_ids.items()
+    ]  # fmt: skip
+    rows += [
         (
             "Likely duplicate patients (same name and date of birth)",
             d.duplicate_patients,

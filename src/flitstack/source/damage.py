@@ -78,6 +78,8 @@ class Damage(BaseModel):
     """Referential damage and gaps, counted exactly; examples give file and line (no values)."""
 
     orphan_references: dict[str, int] = Field(default_factory=dict)  # "file.Column" → count
+    #: "file.IDColumn" → rows whose ID an earlier row of the file has
+    repeated_ids: dict[str, int] = Field(default_factory=dict)
     duplicate_patients: int = 0
     duplicate_examples: list[str] = Field(default_factory=list)
     patients_without_email: int = 0
@@ -334,7 +336,13 @@ class FileChecks:
         tracker, db = self.tracker, self.tracker.db
         if self.ids:
             code = TARGETS[self.name]
+            before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO ids VALUES (?, ?)", zip(repeat(code), self.ids))
+            repeated = len(self.ids) - (db.total_changes - before)  # ignored: seen before
+            if repeated:
+                place = f"{self.name}.{self.id_column}"
+                damage = tracker.damage
+                damage.repeated_ids[place] = damage.repeated_ids.get(place, 0) + repeated
             self.ids.clear()
         for place, target, _column, batch, now in self.refs:
             if not batch:
