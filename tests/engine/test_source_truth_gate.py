@@ -186,14 +186,21 @@ def test_an_activity_whose_provider_is_not_in_the_export_is_a_lost_owner(tmp_pat
 
     rows = _rewrite(export / "appointments.csv", point_nowhere)
     head, target = rows[0], found[0]
-    _summary, report, _state = _migrate_and_verify(export, tmp_path)
+    _summary, report, state = _migrate_and_verify(export, tmp_path)
+    # the run itself flags it, where the practice looks for rows to review
+    flagged = [(o["source_id"], o["line"], o["field"], o["reason"]) for o in state.outcomes()
+               if o["outcome"] == "flagged" and o["field"] == "ProviderID"]  # fmt: skip
+    assert flagged == [(
+        target[head.index("AppointmentID")], rows.index(target) + 1, "ProviderID",
+        "provider NO-SUCH-PROVIDER is not in the export: owned by the fallback user",
+    )]  # fmt: skip
     assert report.truth is not None
     owners = {(c.file, c.column): c for c in report.truth.columns if c.column == "ProviderID"}
     lost = owners.pop(("appointments", "ProviderID"))
     assert lost.lost == 1, lost
     assert lost.examples == [
         f"appointments:{target[head.index('AppointmentID')]} line {rows.index(target) + 1}: "
-        "its provider is not in the export: owned by the fallback user"
+        "provider NO-SUCH-PROVIDER is not in the export: owned by the fallback user"
     ]
     assert all(c.lost == 0 for c in owners.values()), owners  # every other owner checked
 

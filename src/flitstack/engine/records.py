@@ -211,6 +211,16 @@ class Builder:
             return self.setup.provider_users[provider_id.strip()]
         return self.setup.fallback_user
 
+    def owner_of(self, file: str, row: Row, sid: str, column: str | None) -> int:
+        """The user a row's provider column makes its record's owner; a provider the export
+        does not hold is flagged (its record goes to the fallback user). A provider of the
+        export without a user is not: provider-resolution.csv lists those."""
+        provider = str(row.raw.get(column) or "").strip() if column else ""
+        if provider and self.providers and provider not in self.providers:
+            why = f"provider {provider} is not in the export: owned by the fallback user"
+            self.flag(Problem(file, sid, row.line, column or "", "flagged", why))
+        return self.owner(provider)
+
     def provider_name(self, provider_id: str | None) -> str | None:
         row = self.providers.get((provider_id or "").strip())
         if row is None:
@@ -286,7 +296,7 @@ class Builder:
                 phones.append({"value": out.value, "primary": not phones, "label": label})
         body["phones"] = phones
         owner_col = self.col(file, "owner_id")
-        body["owner_id"] = self.owner(row.raw.get(owner_col.key) if owner_col else None)
+        body["owner_id"] = self.owner_of(file, row, sid, owner_col.key if owner_col else None)
         added = self.col(file, "add_time")
         if added is not None:
             out = self.tx(added, row, file, sid)
@@ -444,7 +454,7 @@ class Builder:
             "type": activity_type,
             "person_id": person_id,
             "done": self.value_map("appointment_status", status) == "done",
-            "owner_id": self.owner(row.raw.get(self._col_name(file, "owner_id"))),
+            "owner_id": self.owner_of(file, row, sid, self._col_name(file, "owner_id")),
         }
         due = self.col(file, "due")
         if due is not None:
@@ -507,7 +517,7 @@ class Builder:
             body["person_id"] = person_id
         if org_id:
             body["org_id"] = org_id
-        body["owner_id"] = self.owner(row.raw.get(self._col_name(file, "owner_id")))
+        body["owner_id"] = self.owner_of(file, row, sid, self._col_name(file, "owner_id"))
         value_col = self.col(file, "value")
         if value_col is not None:
             out = self.tx(value_col, row, file, sid)
