@@ -96,14 +96,15 @@ class Staging:
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        #: ``sid``: the row's own ID (NULL in a file without one), to find an ID given twice
+        #: ``sid``: the row's source ID (its position in a file without IDs), to find an ID
+        #: given twice
         self.db.execute("CREATE TABLE rows (file TEXT, key TEXT, pos INTEGER, sid TEXT, data BLOB)")
         self._files: list[str] = []
 
     def stage(
         self, export: Export, on_reject: Callable[[str, Reject], None],
         on_row: Callable[[str], None],
-        on_repeat: Callable[[str, Row, str, str], None] | None = None,
+        on_repeat: Callable[[str, Row, str, str], None],
     ) -> None:  # fmt: skip
         """Read every file of the export once; rejects go to ``on_reject``. A row whose ID an
         earlier row of its file has is taken out (the first is the one migrated) and goes to
@@ -112,17 +113,15 @@ class Staging:
         for name in export.csv_files():
             self._files.append(name)
             by = group_key(name)
-            batch: list[tuple[str, str, int, str | None, bytes]] = []
+            batch: list[tuple[str, str, int, str, bytes]] = []
             for pos, item in enumerate(export.read(name)):
                 on_row(name)
                 if isinstance(item, Reject):
                     on_reject(name, item)
                     continue
                 key = str(item.values.get(by) or "").strip() if by else ""
-                ident = item.values.get(item.id_column) if item.id_column else None
-                sid = None if ident is None else str(ident)
                 data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-                batch.append((name, key, pos, sid, data))
+                batch.append((name, key, pos, item.source_id, data))
                 if len(batch) >= 2000:
                     self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
                     batch.clear()
@@ -132,12 +131,12 @@ class Staging:
         self.db.execute("CREATE INDEX rows_by_key ON rows (file, key, pos)")
         self.db.commit()
 
-    def _take_out_repeats(self, on_repeat: Callable[[str, Row, str, str], None] | None) -> None:
+    def _take_out_repeats(self, on_repeat: Callable[[str, Row, str, str], None]) -> None:
         """Every row after the first of its file with the same ID: reported, then removed (one
         ID is one record; which row's values would win is for a person to decide)."""
         self.db.execute(
             "CREATE TEMP TABLE repeated AS SELECT file, sid, min(rowid) AS first FROM rows "
-            "WHERE sid IS NOT NULL GROUP BY file, sid HAVING count(*) > 1"
+            "GROUP BY file, sid HAVING count(*) > 1"
         )
         self.db.execute("CREATE INDEX temp.repeated_by_id ON repeated (file, sid)")
         later = self.db.execute(
@@ -156,8 +155,7 @@ class Staging:
                     f"{column} {row.source_id} is also on line {first.line}, with other "
                     f"values{REPEAT}"
                 )
-            if on_repeat is not None:
-                on_repeat(file, row, outcome, why)
+            on_repeat(file, row, outcome, why)
         self.db.executemany("DELETE FROM rows WHERE rowid = ?", [(r[0],) for r in later])
         self.db.execute("DROP TABLE temp.repeated")
 

@@ -299,13 +299,14 @@ def source_truth(
     outcomes: dict[tuple[str, str], tuple[str, str]] = {}
     #: rows whose ID an earlier row of their file has: their outcome by line (the first row
     #: with that ID is the one migrated, and is checked as any other)
-    repeats: dict[tuple[str, str], dict[int, tuple[str, str]]] = defaultdict(dict)
+    repeats: dict[tuple[str, str], dict[int, tuple[str, str]]] = {}
     flags: dict[tuple[str, str, str], str] = {}
     for o in state.outcomes(run_id if sample else None):
         if o["outcome"] == "flagged":
             flags[(o["file"], o["source_id"], o["field"])] = o["reason"]
         elif is_repeat(o["reason"]):
-            repeats[(o["file"], o["source_id"])][o["line"]] = (o["outcome"], o["reason"])
+            by_line = repeats.setdefault((o["file"], o["source_id"]), {})
+            by_line[o["line"]] = (o["outcome"], o["reason"])
         else:
             outcomes.setdefault((o["file"], o["source_id"]), (o["outcome"], o["reason"]))
     mapped: dict[str, int] = {}
@@ -345,7 +346,7 @@ def source_truth(
                 owner = sid if file == "patients" or parent is None else item.values.get(parent)
                 in_sample = not sample or (parent is not None and str(owner or "") in chosen)
                 rows.in_sample += in_sample
-                repeat = repeats[(file, sid)].get(item.line) if (file, sid) in repeats else None
+                repeat = repeats.get((file, sid), {}).get(item.line)
                 if repeat is not None and repeat[0] == "skipped":
                     continue  # an exact copy of the row migrated: nothing of it is lost
                 outcome = repeat or outcomes.get((file, sid))

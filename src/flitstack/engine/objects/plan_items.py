@@ -30,11 +30,13 @@ class PlanItems(SourceKind):
         are skipped (quietly when only left out of a sample)."""
         migrated = ctx.shared.get("plans_migrated", set())
         by = self.parent_role
-        plans = {r.source_id or "" for r in ctx.rows("treatment_plans")}
+        plans: set[str] | None = None  # every plan of the export, read once if needed
         for item in ctx.rows("treatment_plan_items"):
             plan = str(item.values.get(by) or "").strip()
             if plan in migrated:
                 continue
+            if plans is None:
+                plans = {r.source_id or "" for r in ctx.rows("treatment_plans")}
             if not plan:
                 ctx.accounting.row(
                     "treatment_plan_items", item, "rejected", "no treatment plan reference", by
