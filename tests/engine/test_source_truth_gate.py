@@ -304,3 +304,28 @@ def test_a_row_repeating_an_earlier_rows_id_is_reported_and_the_first_is_checked
                        and c.column == "FirstName")  # fmt: skip
     assert first_names.lost == 0 and first_names.non_empty >= len(patients) - 3
     assert len(appointments) > 10
+
+
+def test_payments_without_a_readable_day_do_not_stop_the_run(tmp_path: Path) -> None:
+    """Every ledger entry's day is unreadable: the balance is still the entries' sum, no person
+    gets an empty "last payment date" (Pipedrive refuses one, which used to fail the whole
+    run), and every row is accounted for."""
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=9)
+
+    def no_days(rows: list[list[str]]) -> None:
+        at = rows[0].index("EntryDate")
+        for row in rows[1:]:
+            if len(row) > at:
+                row[at] = "31/31/2021"
+
+    _rewrite(export / "ledger_entries.csv", no_days)
+    summary, report, state = _migrate_and_verify(export, tmp_path)
+    assert summary.unaccounted() == {}
+    assert summary.merged["ledger_entries"] > 0
+    persons = [body for _key, kind, _id, body in state.payloads() if kind == "persons"]
+    assert len(persons) > 10
+    for body in persons:  # custom fields sit under hash keys: no value may be empty text
+        values = [*body.values(), *(body.get("custom_fields") or {}).values()]
+        assert "" not in values, body
+    assert report.differences == []

@@ -136,9 +136,18 @@ def _reference_rows(stem: str, spec: FileSpec, text: str) -> tuple[list[Row | Re
             reason = f"row has {len(fields)} fields but the header has {len(names)}"
             out.append(Reject(stem, start, None, reason, list(fields)))
             continue
+        whole: dict[int, str] = {}  # an ID saved as a decimal (1001.0) is the whole number
+        for position in sorted(keys):
+            decimal = re.fullmatch(r"(\d+)\.0+", fields[position].strip())
+            if decimal is not None:
+                whole[position] = fields[position]
+                fields[position] = decimal.group(1)
         raw = dict(zip(names, fields, strict=True))
         values: dict[str, Any] = {}
-        for name, column, cell in zip(names, columns, fields, strict=True):
+        for position, (name, column, cell) in enumerate(zip(names, columns, fields, strict=True)):
+            if position in whole:
+                message = problem_message("decimal_id")
+                problems.append(Problem(stem, start, name, "decimal_id", message, whole[position]))
             if column is None:
                 values[name] = v.strip_or_none(cell)
                 continue

@@ -288,3 +288,82 @@ def test_line_numbers_count_lines_inside_records_and_blank_lines(tmp_path: Path)
         ("Reject", 10),
     ]
     assert got[1].values["Label"] == "cr\rand crlf\r\ninside"
+
+
+# --- what a spreadsheet saves: other separators, IDs as decimals -------------------------------
+
+_NAME = st.text(st.characters(blacklist_characters=',;\t|"\r\n\x00'), min_size=1, max_size=12)
+
+
+@given(
+    names=st.lists(_NAME, min_size=2, max_size=8), delimiter=st.sampled_from([",", ";", "\t", "|"])
+)
+def test_the_separator_is_the_one_that_separates_the_header(
+    names: list[str], delimiter: str
+) -> None:
+    from flitstack.source.reader import detect_delimiter
+
+    assert detect_delimiter(delimiter.join(names) + "\r\n") == delimiter
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('"Name, first";"Name, last";ID\n', ";"),  # commas inside quotes do not count
+        ("PatientID\n", ","),  # one column: the format's comma
+        ("A;B,C,D\n", ","),
+        ("A\tB\tC,D\n", "\t"),
+    ],
+)
+def test_the_separator_of_a_header(line: str, expected: str) -> None:
+    from flitstack.source.reader import detect_delimiter
+
+    assert detect_delimiter(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "shown"),
+    [("utf-8", ";", ";"), ("utf-16", "\t", "tab"), ("cp1252", "|", "|")],
+)
+def test_a_file_saved_with_another_separator_reads_as_the_comma_one(
+    tmp_path: Path, encoding: str, delimiter: str, shown: str
+) -> None:
+    from flitstack.source.audit import audit_export
+
+    text = f'{HEADER}\n1,José,"Lee, Jr",,,,Active,Y,\n2,Ann,Lee,,,,Active,N,\n'
+    write(tmp_path / "comma", "patients.csv", text)
+    other = text.replace(",", delimiter).replace(f'"Lee{delimiter} Jr"', '"Lee, Jr"')
+    write(tmp_path / "other", "patients.csv", other, encoding)
+    comma, _ = rows(tmp_path / "comma", "patients")
+    saved, rejects = rows(tmp_path / "other", "patients")
+    assert rejects == []
+    assert [r.values for r in saved] == [r.values for r in comma]
+    assert saved[0].values["LastName"] == "Lee, Jr"
+    with open_export(tmp_path / "other") as export:
+        assert export.columns("patients") == HEADER.split(",")
+        assert audit_export(export).files[0].delimiter == shown
+
+
+def test_an_id_saved_as_a_decimal_is_the_whole_number(tmp_path: Path) -> None:
+    """``1001.0`` (a number column through a spreadsheet or pandas) is ID 1001 in the values and
+    in the cells the run builds from; the audit still sees the text as written and counts it;
+    a fraction is no whole number and stays as it is, and other columns are not touched."""
+    write(
+        tmp_path,
+        "appointments.csv",
+        "AppointmentID,PatientID,ProviderID,StartDateTime,Note\n"
+        "1.0,1001.0, 6.00 ,2024-03-05 10:00,12.0\n"
+        "2,1001.5,6,2024-03-05 11:00,\n",
+    )
+    export = open_export(tmp_path)
+    (batch,) = list(export.read_batches("appointments"))
+    at = batch.names.index("PatientID")
+    assert batch.texts[at] == ["1001.0", "1001.5"]
+    assert batch.values[at] == ["1001", "1001.5"]
+    ok, _ = rows(tmp_path, "appointments")
+    assert [r.source_id for r in ok] == ["1", "2"]
+    assert ok[0].values["PatientID"] == ok[0].raw["PatientID"] == "1001"
+    assert ok[0].raw["ProviderID"] == "6" and ok[0].values["Note"] == "12.0"
+    assert ok[1].values["PatientID"] == "1001.5"
+    kinds = sorted((p.column, p.value) for found in batch.problems.values() for p in found)
+    assert kinds == [("AppointmentID", "1.0"), ("PatientID", "1001.0"), ("ProviderID", " 6.00 ")]

@@ -9,6 +9,7 @@ later export made for delta tests must come out the same for both.
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,3 +269,30 @@ def test_new_ids_follow_the_style_of_the_existing_ones() -> None:
     assert new_ids([], 1) == ["1"]
     taken = {"A1", "B7", "B9"}
     assert not set(new_ids(taken, 3)) & taken
+
+
+def test_a_later_export_keeps_each_files_separator(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """Files saved with semicolons get their edits, new rows included, with semicolons: the
+    later export reads as the one made from the comma-separated files."""
+    source = tmp_path / "semicolons"
+    shutil.copytree(exports["canonical"], source)
+    for file in ("patients", "appointments"):
+        path = source / f"{file}.csv"
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+            records = list(csv.reader(fh))
+        with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            csv.writer(fh, delimiter=";").writerows(records)
+    a = make_later_export(exports["canonical"], tmp_path / "canonical-later")
+    b = make_later_export(source, tmp_path / "semicolons-later")
+    assert a == b
+    for file in ("patients", "appointments"):
+        with (tmp_path / "semicolons-later" / f"{file}.csv").open(
+            newline="", encoding="utf-8", errors="surrogateescape"
+        ) as fh:
+            lines = fh.read().splitlines()
+        assert all("," not in line.split(";", 1)[0] for line in lines if line)
+        assert _by_role(tmp_path / "semicolons-later", None) == _by_role(
+            tmp_path / "canonical-later", None
+        )

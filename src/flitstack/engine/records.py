@@ -417,12 +417,13 @@ class Builder:
             if amount is None:
                 continue
             kind = str(r.values.get(LEDGER_TYPE) or "")
-            day = apply("date", r.raw.get(LEDGER_DATE), TransformContext()).value or ""
+            day = apply("date", r.raw.get(LEDGER_DATE), TransformContext()).value
             if kind in {"Charge", "Refund"}:
                 balance += abs(amount)
             else:
                 balance -= abs(amount)
-            if kind in {"Payment", "InsurancePayment"} and (
+            # a payment without a readable day counts in the balance, never as the last one
+            if kind in {"Payment", "InsurancePayment"} and day and (
                 last_payment is None or day >= last_payment[0]
             ):
                 last_payment = (day, abs(amount))

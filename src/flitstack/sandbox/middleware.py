@@ -12,7 +12,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 
 from flitstack.sandbox.account import Sandbox
@@ -105,6 +105,8 @@ class Gate:
 
         try:
             await self.app(scope, receive, envelope_errors)
+        except ClientDisconnect:
+            return  # the client went away before its request was read: no one to answer
         except Exception:
             LOG.exception("sandbox bug: %s %s", scope.get("method"), scope.get("path"))
             if started:

@@ -29,7 +29,14 @@ from flitstack.settings import Settings
 from flitstack.source.cardinality import DistinctCounter
 from flitstack.source.damage import Damage, DamageTracker
 from flitstack.source.profile import ColumnProfile
-from flitstack.source.reader import BindingSource, Export, Reject, RowBatch, _header_map
+from flitstack.source.reader import (
+    BindingSource,
+    Export,
+    Reject,
+    RowBatch,
+    _header_map,
+    delimiter_name,
+)
 from flitstack.source.schema import FILES, FileSpec, spec_for
 from flitstack.source.values import parse_date, parse_datetime, parse_money
 
@@ -66,6 +73,8 @@ class FileAudit(BaseModel):
     rows_yielded: int = 0
     rows_rejected: int = 0
     encoding: str = ""
+    #: the field separator as shown ("," the format's; ";", "tab" or "|" as a spreadsheet saved it)
+    delimiter: str = ","
     columns: list[ColumnProfile] = Field(default_factory=list)
     missing_columns: list[str] = Field(default_factory=list)
     unknown_columns: list[str] = Field(default_factory=list)
@@ -388,6 +397,7 @@ def _profile_pass(
         rows_yielded=read.rows_yielded,
         rows_rejected=read.rows_rejected,
         encoding=read.encoding,
+        delimiter=delimiter_name(read.delimiter),
         columns=profiles,
     )
 

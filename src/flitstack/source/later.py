@@ -32,6 +32,7 @@ from flitstack.source.reader import (
     ExportError,
     HeaderBinding,
     _header_map,
+    detect_delimiter,
     detect_encoding,
     open_export,
 )
@@ -134,7 +135,9 @@ class _Rows:
                 consumed.append(line)
                 yield line
 
-        reader = csv.reader(lines())
+        head = text.split("\n", 1)[0]
+        self.delimiter = detect_delimiter(head)
+        reader = csv.reader(lines(), delimiter=self.delimiter)
         try:
             for fields in reader:
                 self.chunks.append("".join(consumed))
@@ -180,10 +183,12 @@ class _Rows:
         """A new record with ``values`` (by role) where the file has those columns, else empty."""
         self._added.append({role: values.get(role, "") for role in self.columns})
 
-    @staticmethod
-    def _line(fields: list[str], quoting: _Quoting, newline: str) -> str:
+    def _line(self, fields: list[str], quoting: _Quoting, newline: str) -> str:
         buffer = io.StringIO()
-        csv.writer(buffer, quoting=quoting, lineterminator=newline).writerow(fields)
+        writer = csv.writer(
+            buffer, quoting=quoting, lineterminator=newline, delimiter=self.delimiter
+        )
+        writer.writerow(fields)
         return buffer.getvalue()
 
     def _quoting(self, i: int, default: _Quoting) -> _Quoting:

@@ -127,6 +127,8 @@ class ReadStats:
     rows_rejected: int = 0
     encoding: str = ""
     newline: str = ""
+    #: the field separator, as :func:`detect_delimiter` found it in the header
+    delimiter: str = ","
     problems: int = 0
 
 
@@ -394,6 +396,7 @@ _PROBLEM_MESSAGES = {
     "bad_yes_no": "not Y/N",
     "bad_enum": "not one of the known values",
     "junk_phone": "not a phone number (fewer than 7 digits)",
+    "decimal_id": "an ID written as a decimal number (1001.0): read as the whole number (1001)",
     "invalid_email": "not a valid e-mail address",
     "invalid_tooth": "not a tooth, range, quadrant or arch",
     "bad_cdt": "not a CDT code (D + 4 digits)",
@@ -460,6 +463,26 @@ def detect_encoding(open_binary: Callable[[], IO[bytes]], name: str = "file") ->
                 around = max(0, bad - offset - _SAMPLE // 8)
                 sample += b"\n" + chunk[around : around + _SAMPLE // 4]
     return _legacy_encoding(sample, name)
+
+
+#: field separators a file may use: the format's comma first (it wins a tie), then what a
+#: spreadsheet saves (Excel writes ';' where the decimal mark is a comma, tabs as "Unicode Text")
+DELIMITERS = (",", ";", "\t", "|")
+#: a quoted field of a header line, whatever separators it holds
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
+
+
+def detect_delimiter(header_line: str) -> str:
+    """A file's field separator, read from its header line: of :data:`DELIMITERS`, the one that
+    separates the most names outside quotes (the comma on a tie, or when none separates any)."""
+    bare = _QUOTED_FIELD.sub("", header_line)
+    counts = [bare.count(d) for d in DELIMITERS]
+    return DELIMITERS[counts.index(max(counts))]
+
+
+def delimiter_name(delimiter: str) -> str:
+    """A separator as reports show it ("tab" for a tab)."""
+    return "tab" if delimiter == "\t" else delimiter
 
 
 def _legacy_encoding(sample: bytes, name: str) -> str:
@@ -651,6 +674,7 @@ class Export:
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
         self._encodings: dict[str, str] = {}
+        self._delimiters: dict[str, str] = {}
         #: the top-level file names, with the folder's modification time when listed
         self._listing: tuple[int, list[str]] | None = None
         #: documents larger than this are rejected on their row, never read (the project's
@@ -844,15 +868,30 @@ class Export:
             self._encodings[member] = detect_encoding(lambda: self._open_binary(member), member)
         return self._encodings[member]
 
+    def _delimiter(self, member: str) -> str:
+        """A member's field separator, found in its header line once (see
+        :func:`detect_delimiter`)."""
+        if member not in self._delimiters:
+            encoding = self._encoding(member)
+            with self._open_binary(member) as raw:
+                text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+                self._delimiters[member] = detect_delimiter(text.readline())
+        return self._delimiters[member]
+
+    def delimiter(self, name: str) -> str:
+        """The field separator of a file (the comma for a file the export lacks)."""
+        member = self._find(name)
+        return "," if member is None else self._delimiter(member)
+
     def columns(self, name: str) -> list[str]:
         """The header of a file exactly as found (stripped of BOM), or [] if absent."""
         member = self._find(name)
         if member is None:
             return []
-        encoding = self._encoding(member)
+        encoding, delimiter = self._encoding(member), self._delimiter(member)
         with self._open_binary(member) as raw:
             text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-            return next(csv.reader(text), [])
+            return next(csv.reader(text, delimiter=delimiter), [])
 
     def check_headers(self) -> None:
         """Every CSV file is text with a usable header (no column twice, through the map's
@@ -883,6 +922,7 @@ class Export:
         if member is None:
             return
         stats.encoding = self._encoding(member)
+        stats.delimiter = self._delimiter(member)
         spec = spec_for(stem)
         binding = self.bindings.for_file(stem) if self.bindings is not None else None
         with self._open_binary(member) as raw:
@@ -1117,6 +1157,37 @@ class RowBatch:
         )
 
 
+#: an ID a spreadsheet or pandas saved as a decimal number: ``1001.0`` is ID ``1001``
+_DECIMAL_ID = re.compile(r"(\d+)\.0+")
+
+
+def _whole_ids(
+    stem: str,
+    name: str,
+    position: int,
+    texts: list[str | None],
+    records: list[list[str]],
+    starts: list[int],
+    problems: dict[int, list[Problem]],
+) -> list[str | None]:
+    """A batch of an ID or reference column with each whole number written as a decimal
+    (``1001.0``, as a number column comes out of a spreadsheet or pandas) read as that number,
+    the ID the rest of the export uses (``1001``): in the values and in the row's cells (what
+    the run builds records from); the profile keeps the text as written, and each such cell
+    is counted as a problem."""
+    values = list(texts)
+    for i, text in enumerate(texts):
+        match = _DECIMAL_ID.fullmatch(text) if text is not None and "." in text else None
+        if match is not None:
+            cell = records[i][position]
+            values[i] = records[i][position] = match.group(1)
+            message = problem_message("decimal_id")
+            problems.setdefault(i, []).append(
+                Problem(stem, starts[i], name, "decimal_id", message, cell)
+            )
+    return values
+
+
 def _counted_rejects(rejects: list[Reject], stats: ReadStats | None) -> Iterator[Reject]:
     for reject in rejects:
         if stats is not None:
@@ -1139,7 +1210,7 @@ def _read_batches(
 
     ``watch``, the file's bytes under ``text``, spares looking for control characters in the
     records while no control byte has been read."""
-    reader = csv.reader(text, strict=True)
+    reader = csv.reader(text, strict=True, delimiter=stats.delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -1189,7 +1260,14 @@ def _read_batches(
             texts_of.append(texts)
             batch.longest.append(known.longest)
             if cache is None:  # plain text: most cells of an export
-                values_of.append(texts)
+                if position in keys and "." in "".join(column):
+                    values_of.append(
+                        _whole_ids(
+                            stem, names[position], position, texts, records, starts, problems
+                        )
+                    )
+                else:
+                    values_of.append(texts)
                 continue
             cache.fill(texts)
             values_of.append(list(map(cache.__getitem__, texts)))

@@ -1,0 +1,89 @@
+"""An export that went through a spreadsheet or pandas before it reached us migrates exactly as
+the export it came from: ID columns saved as decimals (``1001.0``), a footer line under the
+rows, one file saved semicolon-separated (Excel where the decimal mark is a comma), one saved as
+Excel's "Unicode Text" (UTF-16, tab-separated).
+
+Two migrations of the same generated export, the original and the saved copy, each into its own
+sandbox: every file's counts are the same (the footer is one more rejected row, with its
+reason), and the check against the saved copy's own files finds no more lost values than the
+check of the original finds in its files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+from flitstack.source.generator import generate_export
+from tests.engine.test_source_truth_gate import _migrate_and_verify, _rewrite
+
+#: the reference columns of appointments.csv a spreadsheet turns into decimals
+_DECIMAL_COLUMNS = ("PatientID", "ProviderID", "HygienistID", "LocationID")
+
+
+def _save_as(path: Path, encoding: str, delimiter: str) -> int:
+    """Write a CSV of the export back with another separator (and encoding, BOM included)."""
+    with path.open(encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
+        rows = list(csv.reader(fh))
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(("\ufeff" + buffer.getvalue()).encode(encoding, errors="surrogateescape"))
+    return len(rows) - 1
+
+
+def _through_a_spreadsheet(export: Path) -> dict[str, int]:
+    changed: dict[str, int] = {}
+
+    def decimals_and_a_footer(rows: list[list[str]]) -> None:
+        head = rows[0]
+        for name in _DECIMAL_COLUMNS:
+            at = head.index(name)
+            for row in rows[1:]:
+                if len(row) == len(head) and row[at].strip().isdigit():
+                    row[at] = f"{row[at].strip()}.0"
+                    changed[name] = changed.get(name, 0) + 1
+        rows.append([f"Total rows: {len(rows) - 1}"])
+
+    _rewrite(export / "appointments.csv", decimals_and_a_footer)
+    changed["recalls"] = _save_as(export / "recalls.csv", "utf-8", ";")
+    changed["referrals"] = _save_as(export / "referrals.csv", "utf-16-le", "\t")
+    return changed
+
+
+def test_an_export_saved_through_a_spreadsheet_migrates_as_the_original(tmp_path: Path) -> None:
+    original = tmp_path / "original"
+    generate_export(original, 20, seed=8)
+    saved = tmp_path / "saved"
+    shutil.copytree(original, saved)
+    changed = _through_a_spreadsheet(saved)
+    assert all(changed.get(name, 0) > 5 for name in ("PatientID", "ProviderID", "LocationID"))
+    assert changed["recalls"] > 5 and changed["referrals"] > 0
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before, before_report, _ = _migrate_and_verify(original, tmp_path / "a")
+    after, after_report, state = _migrate_and_verify(saved, tmp_path / "b")
+
+    assert after.unaccounted() == {}
+    for counts in ("migrated", "merged", "skipped"):
+        assert getattr(after, counts) == getattr(before, counts), counts
+    footer = before.rejected.copy()
+    footer["appointments"] += 1
+    assert after.rejected == footer
+    noted = [
+        o for o in state.outcomes() if o["file"] == "appointments" and o["outcome"] == "rejected"
+    ]
+    assert any(o["reason"] == "row has 1 fields but the header has 14" for o in noted)
+
+    # each value checked against the files it came from: the decimals read as the IDs they are
+    assert before_report.truth is not None and after_report.truth is not None
+    lost_before = {(c.file, c.column): c.lost for c in before_report.truth.columns}
+    lost_after = {(c.file, c.column): c.lost for c in after_report.truth.columns}
+    assert lost_after == lost_before
+    checked = {(c.file, c.column): c.non_empty for c in after_report.truth.columns}
+    for name in _DECIMAL_COLUMNS:
+        if ("appointments", name) in checked:
+            assert checked[("appointments", name)] > 0, name
+    assert after_report.differences == [] and after_report.missing == []
