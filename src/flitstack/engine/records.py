@@ -423,8 +423,10 @@ class Builder:
             else:
                 balance -= abs(amount)
             # a payment without a readable day counts in the balance, never as the last one
-            if kind in {"Payment", "InsurancePayment"} and day and (
-                last_payment is None or day >= last_payment[0]
+            if (
+                kind in {"Payment", "InsurancePayment"}
+                and day
+                and (last_payment is None or day >= last_payment[0])
             ):
                 last_payment = (day, abs(amount))
         out: dict[tuple[str, str], Any] = {("person", "outstanding_balance__c"): round(balance, 2)}
