@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+from flitstack.mapping.workbook import load_workbook
 from flitstack.source.generator import generate_export
 from tests.engine.test_source_truth_gate import _migrate_and_verify, _rewrite
 
@@ -87,3 +90,71 @@ def test_an_export_saved_through_a_spreadsheet_migrates_as_the_original(tmp_path
         if ("appointments", name) in checked:
             assert checked[("appointments", name)] > 0, name
     assert after_report.differences == [] and after_report.missing == []
+
+
+_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(.*)$")
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(.*)$")
+
+
+def _day_first(export: Path) -> int:
+    """Every date of every file written day first (25/03/2024), ISO ones too (not the
+    sentinels that mean no date); how many cells changed."""
+    changed = 0
+    for path in sorted(export.glob("*.csv")):
+        raw = path.read_bytes()
+        encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            encoding, text = "cp1252", raw.decode("cp1252")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        for row in rows[1:]:
+            for i, cell in enumerate(row):
+                slash, iso = _SLASH.match(cell.strip()), _ISO.match(cell.strip())
+                if slash is not None:
+                    row[i] = f"{slash[2]}/{slash[1]}/{slash[3]}{slash[4]}"
+                elif iso is not None and iso[1] not in ("0000", "1900") and "T" not in iso[4]:
+                    row[i] = f"{iso[3]}/{iso[2]}/{iso[1]}{iso[4]}"
+                else:
+                    continue
+                changed += 1
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        path.write_bytes(buffer.getvalue().encode(encoding))
+    return changed
+
+
+_LINKS = {"person_id", "org_id", "deal_id", "owner_id", "user_id", "pipeline_id", "stage_id"}
+
+
+def test_an_export_that_writes_dates_day_first_migrates_as_the_original(tmp_path: Path) -> None:
+    """The proposal reads the export's own dates (25/03/2024 has no month 25) and proposes
+    ``date_order: day-first``; confirmed, every date arrives as in the month-first original: the
+    same records with the same values, no value lost that the original did not lose."""
+    original = tmp_path / "original"
+    generate_export(original, 20, seed=10)
+    saved = tmp_path / "saved"
+    shutil.copytree(original, saved)
+    assert _day_first(saved) > 100
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before, before_report, _ = _migrate_and_verify(original, tmp_path / "a")
+    after, after_report, _ = _migrate_and_verify(saved, tmp_path / "b")
+    assert load_workbook(tmp_path / "b" / "map.yaml").date_order == "day-first"
+    assert load_workbook(tmp_path / "a" / "map.yaml").date_order == "month-first"
+
+    for counts in ("migrated", "merged", "rejected", "skipped"):
+        assert getattr(after, counts) == getattr(before, counts), counts
+    assert before_report.truth is not None and after_report.truth is not None
+    lost_before = {(c.file, c.column): c.lost for c in before_report.truth.columns}
+    assert {(c.file, c.column): c.lost for c in after_report.truth.columns} == lost_before
+
+    def values(report: Any) -> dict[tuple[str, str], Any]:
+        return {(c.key, c.field): c.expected for c in report.checks if c.field not in _LINKS}
+
+    expected = values(before_report)
+    assert len(expected) > 500
+    assert values(after_report) == expected
+    dated = [k for k, value in expected.items() if isinstance(value, str) and _ISO.match(value)]
+    assert len(dated) > 50  # dates were compared, not only names

@@ -367,3 +367,83 @@ def test_an_id_saved_as_a_decimal_is_the_whole_number(tmp_path: Path) -> None:
     assert ok[1].values["PatientID"] == "1001.5"
     kinds = sorted((p.column, p.value) for found in batch.problems.values() for p in found)
     assert kinds == [("AppointmentID", "1.0"), ("PatientID", "1001.0"), ("ProviderID", " 6.00 ")]
+
+
+# --- dates written day first -------------------------------------------------------------------
+
+_APPOINTMENTS = "AppointmentID,PatientID,StartDateTime,Status,Note\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "order"),
+    [
+        ("25/03/2024", "day-first"),
+        ("25/3/24 10:15", "day-first"),
+        ("03/25/2024", "month-first"),
+        ("3/25/2024T10:15", "month-first"),
+        ("03/05/2024", None),  # reads either way
+        ("13/13/2024", None),  # reads neither way
+        ("2024-03-25", None),
+        ("1/2 tablet", None),
+    ],
+)
+def test_which_order_a_slash_date_can_only_be_read_in(text: str, order: str | None) -> None:
+    from flitstack.source.values import slash_order
+
+    assert slash_order(text) == order
+
+
+def test_an_export_that_writes_dates_day_first_reads_as_the_month_first_one(
+    tmp_path: Path,
+) -> None:
+    """With the map's ``date_order: day-first`` (its bindings carry it) date columns are read
+    day first, and their cells handed on month first, as MDC writes them; ISO dates and text
+    columns are as written."""
+    from flitstack.mapping.roles import Bindings
+
+    write(tmp_path / "us", "appointments.csv", _APPOINTMENTS
+          + "1,7,03/25/2024 10:15 AM,Completed,25/03/2024\n2,7,2024-03-05 09:00,Completed,\n"
+          + "3,7, 4/5/24 ,Completed,\n")  # fmt: skip
+    write(tmp_path / "eu", "appointments.csv", _APPOINTMENTS
+          + "1,7,25/03/2024 10:15 AM,Completed,25/03/2024\n2,7,2024-03-05 09:00,Completed,\n"
+          + "3,7, 5/4/24 ,Completed,\n")  # fmt: skip
+    us, _ = rows(tmp_path / "us", "appointments")
+    read = list(open_export(tmp_path / "eu", Bindings(day_first=True)).read("appointments"))
+    eu = [r for r in read if isinstance(r, Row)]
+    assert [r.values for r in eu] == [r.values for r in us]
+    assert eu[0].values["StartDateTime"] == datetime(2024, 3, 25, 10, 15)
+    assert [r.raw["StartDateTime"] for r in eu] == [
+        "03/25/2024 10:15 AM", "2024-03-05 09:00", " 4/5/24 "
+    ]  # fmt: skip
+    assert eu[0].raw["Note"] == "25/03/2024"  # text, as written
+    as_written, _ = rows(tmp_path / "eu", "appointments")  # no map: month first, as MDC
+    assert as_written[0].values["StartDateTime"] is None
+
+
+def test_the_audit_tells_how_the_export_writes_its_dates(tmp_path: Path) -> None:
+    from flitstack.mapping.roles import Bindings
+    from flitstack.source.audit import audit_export
+
+    body = "".join(f"{n},7,{n % 28 + 1:02d}/{n % 12 + 1:02d}/2024 10:00,Completed,\n"
+                   for n in range(1, 60))  # fmt: skip
+    write(tmp_path / "eu", "appointments.csv", _APPOINTMENTS + body)
+    report = audit_export(open_export(tmp_path / "eu"))
+    assert report.date_order == "day-first" and not report.dates_read_day_first
+    assert set(report.date_orders()) == {"day-first"}
+    assert set(report.date_orders()["day-first"]) == {"appointments.StartDateTime"}
+    # read day first (the map says so): the dates, as read, confirm it
+    again = audit_export(open_export(tmp_path / "eu"), bindings=Bindings(day_first=True))
+    assert again.date_order == "day-first" and again.dates_read_day_first
+    assert set(again.date_orders()) == {"month-first"}  # as read, after turning them
+    assert sum(sum(c.problems.values()) for c in again.profiles) == 0
+    # a month-first export read day first by mistake: its dates say otherwise
+    us = "".join(f"{n},7,{n % 12 + 1:02d}/{n % 28 + 1:02d}/2024,Completed,\n" for n in range(1, 60))
+    write(tmp_path / "us", "appointments.csv", _APPOINTMENTS + us)
+    wrong = audit_export(open_export(tmp_path / "us"), bindings=Bindings(day_first=True))
+    assert wrong.date_order == "month-first"
+    # dates that read either way: as MDC writes them
+    either = "".join(
+        f"{n},7,{n % 12 + 1:02d}/{n % 12 + 1:02d}/2024,Completed,\n" for n in range(1, 60)
+    )
+    write(tmp_path / "either", "appointments.csv", _APPOINTMENTS + either)
+    assert audit_export(open_export(tmp_path / "either")).date_order == "month-first"

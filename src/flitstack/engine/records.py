@@ -18,11 +18,11 @@ from flitstack.mapping.known import LOCATION_TYPE_FIELD, SOURCE_ID_FIELD
 from flitstack.mapping.protection import apply_protection, withheld_columns, withheld_kinds
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
-from flitstack.source.reader import Row
+from flitstack.source.reader import Row, month_first
 from flitstack.source.schema import FILES, role
 from flitstack.transform import Outcome, TransformContext, apply
 from flitstack.transform.notes import note_to_html
-from flitstack.transform.registry import PIPEDRIVE_LIMITS
+from flitstack.transform.registry import DATE_TRANSFORMS, PIPEDRIVE_LIMITS
 
 LEDGER_AMOUNT = role("ledger_entries", "amount")
 LEDGER_TYPE = role("ledger_entries", "entry_type")
@@ -116,6 +116,8 @@ class Builder:
         self.flagged = 0
         #: the day the export was taken: two-digit years and birth dates are judged against it
         self.reference_date: date | None = None
+        #: the export writes slash dates day first (the confirmed map's ``date_order``)
+        self.day_first = wb.date_order == "day-first"
         self.providers: dict[str, Row] = {}
         self.locations: dict[str, Row] = {}
 
@@ -151,6 +153,14 @@ class Builder:
         c = self.col(file, field_role)
         return row.raw.get(c.key) if c else None
 
+    def as_read(self, file: str, key: str, transform: str, raw: Any) -> Any:
+        """A cell as its transform reads it: a date of an export that writes them day first
+        turned month first, as MDC writes them, where the reader has not done so already (a
+        column the MDC format does not type as a date, a property value of a date property)."""
+        if not self.day_first or transform not in DATE_TRANSFORMS or not isinstance(raw, str):
+            return raw
+        return month_first(file, key, raw)
+
     def tx(self, c: ColumnMap, row: Row, file: str, sid: str) -> Outcome:
         options = dict(c.options)
         if c.custom is not None and c.custom.options:
@@ -162,7 +172,7 @@ class Builder:
             field_limit=limit,
             reference_date=self.reference_date,
         )
-        out = apply(c.transform, row.raw.get(c.key), ctx)
+        out = apply(c.transform, self.as_read(file, c.key, c.transform, row.raw.get(c.key)), ctx)
         if not out.ok:
             self.flag(
                 Problem(file, sid, row.line, c.column, "flagged", f"{out.reason}; left empty")

@@ -16,10 +16,10 @@ from flitstack.mapping.roles import Bindings
 from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.settings import Settings
 from flitstack.source import values as v
-from flitstack.source.reader import Row, open_export
+from flitstack.source.reader import Row, month_first, open_export
 from flitstack.source.schema import FILES, Kind
 from flitstack.transform import TransformContext, apply
-from flitstack.transform.registry import TRANSFORMS
+from flitstack.transform.registry import DATE_TRANSFORMS, TRANSFORMS
 
 #: A column whose values pass its transform less often than this is proposed for review.
 REVIEW_BELOW_SUCCESS = 0.98
@@ -47,6 +47,7 @@ def weigh(wb: Workbook, export_path: Path, settings: Settings | None = None) -> 
     for c in checkable:
         if c.transform not in {"none", "text", "name", "truncate", "note_html"}:
             by_file.setdefault(c.file, []).append(c)
+    day_first = wb.date_order == "day-first"
     with open_export(export_path, Bindings.from_workbook(wb)) as export:
         taken = export.manifest.exported_at
         reference = taken.date() if taken is not None else None
@@ -74,6 +75,8 @@ def weigh(wb: Workbook, export_path: Path, settings: Settings | None = None) -> 
                     if raw is None or v.is_null(str(raw)):
                         continue
                     tried[c.column] += 1
+                    if day_first and c.transform in DATE_TRANSFORMS:
+                        raw = month_first(file, c.key, str(raw))
                     if apply(c.transform, str(raw), contexts[c.column]).ok:
                         passed[c.column] += 1
                     elif len(failing[c.column]) < FAILING_EXAMPLES:

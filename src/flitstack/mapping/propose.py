@@ -495,6 +495,8 @@ def propose_map(export_path: Path, settings: Settings | None = None) -> Workbook
     wb = propose_from_profiles(
         report.profiles, settings, props, export=str(export_path), proposed=report.proposal
     )
+    # as the export's own dates show (and weighed so below)
+    wb.date_order = "day-first" if report.date_order == "day-first" else "month-first"
     from flitstack.mapping.evidence import weigh
     from flitstack.mapping.protection import propose_protection
 

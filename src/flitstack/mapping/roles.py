@@ -62,6 +62,8 @@ class Bindings:
     """Every file's binding, built once from a workbook."""
 
     files: dict[str, FileBinding] = field(default_factory=dict)
+    #: the export writes slash dates day first (the workbook's ``date_order``)
+    day_first: bool = False
 
     @classmethod
     def from_columns(cls, columns: Iterable[ColumnMap]) -> Bindings:
@@ -74,7 +76,9 @@ class Bindings:
 
     @classmethod
     def from_workbook(cls, wb: Workbook) -> Bindings:
-        return cls.from_columns(wb.columns)
+        out = cls.from_columns(wb.columns)
+        out.day_first = wb.date_order == "day-first"
+        return out
 
     def for_file(self, file: str) -> FileBinding | None:
         return self.files.get(file)

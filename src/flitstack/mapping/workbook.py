@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from ruamel.yaml import YAML
@@ -124,6 +124,10 @@ class Workbook(BaseModel):
     #: practice facts where the project's value is meant although export.json says otherwise
     #: (timezone, currency, tooth_numbering → the project's value)
     manifest_overrides: dict[str, str] = Field(default_factory=dict)
+    #: how the export writes dates with slashes: month first as MDC does (03/25/2024), or day
+    #: first (25/03/2024: a practice outside the US, a spreadsheet of another locale); proposed
+    #: from the dates that can only be read one way, confirmed with the map
+    date_order: Literal["month-first", "day-first"] = "month-first"
     #: per category of health data, what the practice decided to send or withhold
     protection: Protection | None = None
     captured_keys: dict[str, Any] = Field(default_factory=dict)

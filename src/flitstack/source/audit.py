@@ -38,7 +38,7 @@ from flitstack.source.reader import (
     delimiter_name,
 )
 from flitstack.source.schema import FILES, FileSpec, spec_for
-from flitstack.source.values import parse_date, parse_datetime, parse_money
+from flitstack.source.values import parse_date, parse_datetime, parse_money, slash_order
 
 if TYPE_CHECKING:
     from flitstack.mapping.workbook import ColumnMap
@@ -98,6 +98,8 @@ class AuditReport(BaseModel):
     damage: Damage
     rejects: list[RejectInfo]
     rejects_total: int = 0
+    #: whether slash dates were read day first (the map's ``date_order``), else month first
+    dates_read_day_first: bool = False
     #: not part of the report's JSON: what the damage checks read through, and the proposal
     _bindings: Any = PrivateAttr(default=None)
     _proposal: Any = PrivateAttr(default=None)
@@ -116,6 +118,25 @@ class AuditReport(BaseModel):
     @property
     def profiles(self) -> list[ColumnProfile]:
         return [c for f in self.files for c in f.columns]
+
+    def date_orders(self) -> dict[str, dict[str, int]]:
+        """Per order ("day-first", "month-first"), the columns whose slash dates, as read, can
+        only be read that way: ``file.column`` → how many of the values sampled for its type."""
+        out: dict[str, dict[str, int]] = {}
+        for c in self.profiles:
+            for order, n in sorted(c.date_orders.items()):
+                out.setdefault(order, {})[f"{c.file}.{c.column}"] = n
+        return out
+
+    @property
+    def date_order(self) -> str:
+        """How the export writes slash dates, as its own dates show: the other way from how
+        they were read when some dates can only be read that other way and none only the way
+        they were read (``25/03/2024`` read month first: day first); else as they were read."""
+        found = self.date_orders()
+        contrary = "day-first" in found and "month-first" not in found
+        day_first = self.dates_read_day_first != contrary
+        return "day-first" if day_first else "month-first"
 
     @property
     def rows_read(self) -> int:
@@ -188,7 +209,9 @@ def classify(text: str) -> str:
 class _ColumnStats:
     """Aggregates of one column, fed a batch of cells at a time."""
 
-    __slots__ = ("distinct", "examples", "max_len", "nulls", "problems", "voted", "votes")
+    __slots__ = (
+        "distinct", "examples", "max_len", "nulls", "orders", "problems", "voted", "votes",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.distinct = DistinctCounter(CARDINALITY_CAP, TOP_VALUES)
@@ -198,6 +221,8 @@ class _ColumnStats:
         self.voted = 0
         self.examples: list[str] = []
         self.problems: Counter[str] = Counter()
+        #: slash dates of the type sample that read only day first or only month first
+        self.orders: Counter[str] = Counter()
 
     @property
     def capped(self) -> bool:
@@ -220,6 +245,9 @@ class _ColumnStats:
             votes = self.votes
             for text, times in Counter(sample).items():  # each distinct text classified once
                 votes[classify(text)] += times
+                order = slash_order(text) if "/" in text else None
+                if order is not None:
+                    self.orders[order] += times
             for text in sample:
                 if len(self.examples) >= EXAMPLES:
                     break
@@ -332,6 +360,7 @@ def _profile(
         top_values=top,
         examples=[show(e) for e in stats.examples],
         problems=dict(stats.problems),
+        date_orders=dict(stats.orders),
     )
 
 
@@ -517,6 +546,8 @@ def audit_export(
         require_timezone=False,
     )  # fmt: skip
     given = bindings if bindings is not None else export.bindings
+    if bindings is not None:  # the map's date order with its headers
+        export.day_first = bool(getattr(bindings, "day_first", export.day_first))
     proposal: dict[str, list[ColumnMap]] | None = None
     used = given
     if given is None:
@@ -550,6 +581,7 @@ def audit_export(
         damage=found,
         rejects=rejects.listed,
         rejects_total=rejects.total,
+        dates_read_day_first=export.day_first,
     )
     report._bindings = used
     report._proposal = proposal

@@ -34,6 +34,9 @@ class ColumnProfile(BaseModel):
     top_values: list[tuple[str, int]] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list)  # masked if personal
     problems: dict[str, int] = Field(default_factory=dict)  # problem kind → count
+    #: slash dates among the values sampled for the type that read only one way:
+    #: "day-first" (25/03/2024) or "month-first" (03/25/2024) → how many
+    date_orders: dict[str, int] = Field(default_factory=dict)
 
     @property
     def non_null(self) -> int:

@@ -29,8 +29,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
-from operator import add, or_, sub
+from operator import add, ne, or_, sub
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -670,6 +671,9 @@ class Export:
         #: which header plays which role (from the map); without it headers are matched to the
         #: MDC format's names ignoring case and spaces, and anything else keeps its header
         self.bindings = bindings
+        #: slash dates are written day first (25/03/2024): the map's ``date_order``, which
+        #: its bindings carry; the reader turns them month first, as MDC writes them
+        self.day_first = bool(getattr(bindings, "day_first", False))
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
@@ -929,7 +933,7 @@ class Export:
             watch = _ControlWatch(raw) if _bytes_show_controls(stats.encoding) else None
             buffer: Any = raw if watch is None else watch
             text = io.TextIOWrapper(buffer, encoding=stats.encoding, errors="replace", newline="")
-            yield from _read_batches(stem, spec, text, stats, binding, watch)
+            yield from _read_batches(stem, spec, text, stats, binding, watch, self.day_first)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -1157,6 +1161,35 @@ class RowBatch:
         )
 
 
+#: a slash date's first two numbers (after any leading space): its day and month in an export
+#: that writes dates day first
+_DAY_FIRST = re.compile(r"^(\s*)(\d{1,2})/(\d{1,2})/")
+_SWAPPED = partial(_DAY_FIRST.sub, r"\g<1>\g<3>/\g<2>/")
+
+
+def month_first(file: str, key: str, text: str) -> str:
+    """A cell of an export that writes slash dates day first, read as a date where the reader
+    has not turned it month first already (a column the MDC format does not type as a date, the
+    value of a date property): ``25/03/2024`` → ``03/25/2024``; any other text as it is."""
+    spec = spec_for(file)
+    column = spec.column(key) if spec is not None else None
+    if column is not None and column.kind in (Kind.DATE, Kind.DATETIME):
+        return text  # read month first already
+    return _SWAPPED(text)
+
+
+def _month_first(
+    column: tuple[str, ...], records: list[list[str]], position: int
+) -> tuple[str, ...]:
+    """A date column of an export that writes dates day first, as MDC writes them, month first
+    (``25/03/2024 10:15`` → ``03/25/2024 10:15``; ISO dates as they are), in the cells the run
+    builds its records from too."""
+    swapped = tuple(map(_SWAPPED, column))
+    for i in compress(range(len(swapped)), map(ne, swapped, column)):
+        records[i][position] = swapped[i]
+    return swapped
+
+
 #: an ID a spreadsheet or pandas saved as a decimal number: ``1001.0`` is ID ``1001``
 _DECIMAL_ID = re.compile(r"(\d+)\.0+")
 
@@ -1203,6 +1236,7 @@ def _read_batches(
     stats: ReadStats,
     binding: HeaderBinding | None = None,
     watch: _ControlWatch | None = None,
+    day_first: bool = False,
 ) -> Iterator[RowBatch]:
     """A file's records, :data:`BATCH_ROWS` at a time, parsed column by column: each cell is
     stripped and nulled in C, each distinct text of a typed column parsed once. Rows are not
@@ -1236,6 +1270,12 @@ def _read_batches(
         elif column is not None and column.kind is Kind.REF:
             keys[position] = f"reference {shown[position]}"
     cell_texts = [_CellTexts() for _ in names]
+    #: columns of dates whose cells are turned month first (``day_first``)
+    dated = {
+        position
+        for position, column in enumerate(columns)
+        if day_first and column is not None and column.kind in (Kind.DATE, Kind.DATETIME)
+    }
 
     def parse(starts: list[int], records: list[list[str]], first: int) -> RowBatch:
         batch = RowBatch(stem, names, id_column)
@@ -1255,6 +1295,8 @@ def _read_batches(
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
         ):
+            if position in dated:
+                column = _month_first(column, records, position)
             # a column of few values: each cell's text looked up; else read the plain way
             texts = known.texts(column) if known.on else known.plain(column)
             texts_of.append(texts)

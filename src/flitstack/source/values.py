@@ -55,6 +55,20 @@ _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
 
 
+def slash_order(text: str) -> str | None:
+    """Which order a slash date can only be read in: ``day-first`` for 25/03/2024 (no month
+    25), ``month-first`` for 03/25/2024; None when either reads (03/05/2024) or neither does."""
+    m = _US_DATE.match(text.split(" ", 1)[0].split("T", 1)[0])
+    if not m:
+        return None
+    first, second = int(m[1]), int(m[2])
+    if 12 < first <= 31 and 1 <= second <= 12:
+        return "day-first"
+    if 12 < second <= 31 and 1 <= first <= 12:
+        return "month-first"
+    return None
+
+
 def _us_date(text: str) -> date | None:
     m = _US_DATE.match(text)
     if not m:

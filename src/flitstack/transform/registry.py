@@ -66,6 +66,10 @@ TRANSFORMS: dict[str, Transform] = {
     "note_html": note_html,
 }
 
+#: transforms that read a date from the cell (an export that writes dates day first has them
+#: turned month first before: :func:`flitstack.source.reader.month_first`)
+DATE_TRANSFORMS = frozenset({"date", "datetime", "due_datetime"})
+
 
 def apply(name: str, raw: str | None, ctx: TransformContext) -> Outcome:
     """Run a named transform, then cut a string value to ``ctx.field_limit``; never raises."""

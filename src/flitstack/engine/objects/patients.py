@@ -101,7 +101,8 @@ class Patients(SourceKind):
             if definition.options == ["Yes", "No"]:
                 transform = "bool_yes_no"
             options = TransformContext(b.settings, {"options": definition.options})
-            result = apply(transform, pr.raw.get(value_role), options)
+            value = b.as_read(file, value_role, transform, pr.raw.get(value_role))
+            result = apply(transform, value, options)
             if result.ok and result.value is not None:
                 out[("person", definition.name)] = result.value
             elif not result.ok:
