@@ -447,3 +447,44 @@ def test_the_audit_tells_how_the_export_writes_its_dates(tmp_path: Path) -> None
     )
     write(tmp_path / "either", "appointments.csv", _APPOINTMENTS + either)
     assert audit_export(open_export(tmp_path / "either")).date_order == "month-first"
+
+
+# --- a report's title above the header ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter", "preamble"),
+    [
+        ("A,B\n1,2\n", ",", ()),
+        ("Patients report\n\nA;B\n1;2\n", ";", ("Patients report", "")),
+        ("  \r\nA\tB\r\n", "\t", ("  ",)),
+        ("OnlyColumn\n1\n2\n", ",", ()),  # one column: the first line is its header
+        ("", ",", ()),
+    ],
+)
+def test_where_the_header_is(text: str, delimiter: str, preamble: tuple[str, ...]) -> None:
+    import io
+
+    from flitstack.source.reader import detect_layout
+
+    layout = detect_layout(io.StringIO(text, newline=""))
+    assert (layout.delimiter, layout.preamble) == (delimiter, preamble)
+
+
+def test_lines_above_the_header_are_skipped_and_named(tmp_path: Path) -> None:
+    from flitstack.source.audit import audit_export
+
+    body = "1,Ann,Lee,,,,Active,N,\n2,Bo,Lee,,,,Active,N,\n"
+    write(tmp_path / "plain", "patients.csv", f"{HEADER}\n{body}")
+    title = "My Dental Clinic - Patients - printed 11/20/2026"
+    write(tmp_path / "titled", "patients.csv", f"{title}\n\n{HEADER}\n{body}", newline="\r\n")
+    plain, _ = rows(tmp_path / "plain", "patients")
+    titled, rejects = rows(tmp_path / "titled", "patients")
+    assert rejects == []
+    assert [r.values for r in titled] == [r.values for r in plain]
+    assert [r.line for r in titled] == [4, 5]  # lines of the file, title included
+    with open_export(tmp_path / "titled") as export:
+        assert export.columns("patients") == HEADER.split(",")
+        audited = audit_export(export)
+    assert audited.files[0].preamble == [title, ""]
+    assert audited.files[0].rows_read == 2

@@ -296,3 +296,18 @@ def test_a_later_export_keeps_each_files_separator(
         assert _by_role(tmp_path / "semicolons-later", None) == _by_role(
             tmp_path / "canonical-later", None
         )
+
+
+def test_a_later_export_keeps_the_lines_above_a_header(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "titled"
+    shutil.copytree(exports["canonical"], source)
+    path = source / "patients.csv"
+    title = b"Patients report\r\n\r\n"
+    path.write_bytes(title + path.read_bytes())
+    a = make_later_export(exports["canonical"], tmp_path / "canonical-later")
+    b = make_later_export(source, tmp_path / "titled-later")
+    assert a == b
+    assert (tmp_path / "titled-later" / "patients.csv").read_bytes().startswith(title)
+    assert _by_role(tmp_path / "titled-later", None) == _by_role(tmp_path / "canonical-later", None)

@@ -75,6 +75,8 @@ class FileAudit(BaseModel):
     encoding: str = ""
     #: the field separator as shown ("," the format's; ";", "tab" or "|" as a spreadsheet saved it)
     delimiter: str = ","
+    #: lines above the header, not rows (a report's title, blank lines), as written
+    preamble: list[str] = Field(default_factory=list)
     columns: list[ColumnProfile] = Field(default_factory=list)
     missing_columns: list[str] = Field(default_factory=list)
     unknown_columns: list[str] = Field(default_factory=list)
@@ -427,6 +429,7 @@ def _profile_pass(
         rows_rejected=read.rows_rejected,
         encoding=read.encoding,
         delimiter=delimiter_name(read.delimiter),
+        preamble=read.preamble,
         columns=profiles,
     )
 

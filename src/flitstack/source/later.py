@@ -32,8 +32,8 @@ from flitstack.source.reader import (
     ExportError,
     HeaderBinding,
     _header_map,
-    detect_delimiter,
     detect_encoding,
+    detect_layout,
     open_export,
 )
 from flitstack.source.schema import role, spec_for
@@ -135,8 +135,8 @@ class _Rows:
                 consumed.append(line)
                 yield line
 
-        head = text.split("\n", 1)[0]
-        self.delimiter = detect_delimiter(head)
+        layout = detect_layout(io.StringIO(text, newline=""))
+        self.delimiter = layout.delimiter
         reader = csv.reader(lines(), delimiter=self.delimiter)
         try:
             for fields in reader:
@@ -147,10 +147,12 @@ class _Rows:
             raise ExportError(f"{path.name} line {reader.line_num}: unreadable: {exc}") from exc
         if consumed and self.chunks:  # text after the last record (none that csv skips)
             self.chunks[-1] += "".join(consumed)
-        first = self.chunks[0] if self.chunks else ""
+        #: the header's record: after the lines above it (a report's title), kept as they are
+        at = len(layout.preamble)
+        first = self.chunks[at] if len(self.chunks) > at else ""
         ending = first[len(first.rstrip("\r\n")) :]
         self.newline = ending if ending in ("\r\n", "\n", "\r") else "\r\n"
-        self.header = self.fields[0] if self.fields else []
+        self.header = self.fields[at] if len(self.fields) > at else []
         names = _header_map(path.stem, self.header, spec_for(path.stem), binding)
         #: role (or the name an unknown column is read under) → the header as the file spells it
         self.columns = dict(zip(names, self.header, strict=True))
@@ -159,7 +161,7 @@ class _Rows:
         self._records = {
             i: dict(zip(names, fields, strict=True))
             for i, fields in enumerate(self.fields)
-            if i and width and len(fields) == width
+            if i > at and width and len(fields) == width
         }
         self._added: list[dict[str, str]] = []
         sample = next(iter(self._records), 0)

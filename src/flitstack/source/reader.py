@@ -26,7 +26,7 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -130,6 +130,8 @@ class ReadStats:
     newline: str = ""
     #: the field separator, as :func:`detect_delimiter` found it in the header
     delimiter: str = ","
+    #: lines above the header, skipped (:func:`detect_layout`)
+    preamble: list[str] = field(default_factory=list)
     problems: int = 0
 
 
@@ -481,6 +483,36 @@ def detect_delimiter(header_line: str) -> str:
     return DELIMITERS[counts.index(max(counts))]
 
 
+#: lines looked at for the header: a report's title and blank lines may come before it
+PREAMBLE_LINES = 10
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a file's header is and how its fields are separated."""
+
+    delimiter: str = ","
+    #: the lines above the header (a report's title, blank lines), each one record of the
+    #: file, as written without its line ending
+    preamble: tuple[str, ...] = ()
+
+
+def detect_layout(lines: Iterable[str]) -> Layout:
+    """A file's :class:`Layout`, from its first lines: the header is the first line that its
+    separator (:func:`detect_delimiter`) splits into two names or more; the lines above it are
+    the preamble. With none such among the first :data:`PREAMBLE_LINES`, the first line is the
+    header (a file of one column)."""
+    seen: list[str] = []
+    for line in islice(lines, PREAMBLE_LINES):
+        text = line.rstrip("\r\n")
+        delimiter = detect_delimiter(text)
+        fields = next(csv.reader([text], delimiter=delimiter), [])
+        if sum(1 for f in fields if f.strip()) >= 2:
+            return Layout(delimiter, tuple(seen))
+        seen.append(text)
+    return Layout(detect_delimiter(seen[0] if seen else ""))
+
+
 def delimiter_name(delimiter: str) -> str:
     """A separator as reports show it ("tab" for a tab)."""
     return "tab" if delimiter == "\t" else delimiter
@@ -678,7 +710,7 @@ class Export:
         self._prefix = ""
         self.stats: dict[str, ReadStats] = {}
         self._encodings: dict[str, str] = {}
-        self._delimiters: dict[str, str] = {}
+        self._layouts: dict[str, Layout] = {}
         #: the top-level file names, with the folder's modification time when listed
         self._listing: tuple[int, list[str]] | None = None
         #: documents larger than this are rejected on their row, never read (the project's
@@ -872,30 +904,33 @@ class Export:
             self._encodings[member] = detect_encoding(lambda: self._open_binary(member), member)
         return self._encodings[member]
 
-    def _delimiter(self, member: str) -> str:
-        """A member's field separator, found in its header line once (see
-        :func:`detect_delimiter`)."""
-        if member not in self._delimiters:
+    def _layout(self, member: str) -> Layout:
+        """A member's field separator and the lines above its header, found in its first
+        lines once (see :func:`detect_layout`)."""
+        if member not in self._layouts:
             encoding = self._encoding(member)
             with self._open_binary(member) as raw:
                 text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-                self._delimiters[member] = detect_delimiter(text.readline())
-        return self._delimiters[member]
+                self._layouts[member] = detect_layout(iter(text.readline, ""))
+        return self._layouts[member]
 
-    def delimiter(self, name: str) -> str:
-        """The field separator of a file (the comma for a file the export lacks)."""
+    def layout(self, name: str) -> Layout:
+        """A file's :class:`Layout` (the format's for a file the export lacks)."""
         member = self._find(name)
-        return "," if member is None else self._delimiter(member)
+        return Layout() if member is None else self._layout(member)
 
     def columns(self, name: str) -> list[str]:
         """The header of a file exactly as found (stripped of BOM), or [] if absent."""
         member = self._find(name)
         if member is None:
             return []
-        encoding, delimiter = self._encoding(member), self._delimiter(member)
+        encoding, layout = self._encoding(member), self._layout(member)
         with self._open_binary(member) as raw:
             text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-            return next(csv.reader(text, delimiter=delimiter), [])
+            reader = csv.reader(text, delimiter=layout.delimiter)
+            for _ in layout.preamble:  # a report's title above the header: no column
+                next(reader, None)
+            return next(reader, [])
 
     def check_headers(self) -> None:
         """Every CSV file is text with a usable header (no column twice, through the map's
@@ -926,7 +961,8 @@ class Export:
         if member is None:
             return
         stats.encoding = self._encoding(member)
-        stats.delimiter = self._delimiter(member)
+        layout = self._layout(member)
+        stats.delimiter, stats.preamble = layout.delimiter, list(layout.preamble)
         spec = spec_for(stem)
         binding = self.bindings.for_file(stem) if self.bindings is not None else None
         with self._open_binary(member) as raw:
@@ -1246,6 +1282,8 @@ def _read_batches(
     records while no control byte has been read."""
     reader = csv.reader(text, strict=True, delimiter=stats.delimiter)
     try:
+        for _ in stats.preamble:  # lines above the header (a report's title): not rows
+            next(reader)
         header = next(reader)
     except StopIteration:
         return
