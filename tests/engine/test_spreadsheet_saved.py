@@ -18,9 +18,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from flitstack.engine.state import StateStore
 from flitstack.mapping.workbook import load_workbook
 from flitstack.source.generator import generate_export
-from tests.engine.test_source_truth_gate import _migrate_and_verify, _rewrite
+from tests.engine.test_source_truth_gate import SETTINGS, _migrate_and_verify, _rewrite
 
 #: the reference columns of appointments.csv a spreadsheet turns into decimals
 _DECIMAL_COLUMNS = ("PatientID", "ProviderID", "HygienistID", "LocationID")
@@ -158,3 +161,62 @@ def test_an_export_that_writes_dates_day_first_migrates_as_the_original(tmp_path
     assert values(after_report) == expected
     dated = [k for k, value in expected.items() if isinstance(value, str) and _ISO.match(value)]
     assert len(dated) > 50  # dates were compared, not only names
+
+
+def test_rows_of_a_file_mdc_does_not_write_are_skipped_with_their_reason(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=11)
+    (export / "visit_codes.csv").write_text('Code,Meaning\nA1,Walk-in\nB2,"Phone, after hours"\n')
+    summary, _report, state = _migrate_and_verify(export, tmp_path)
+    assert summary.unaccounted() == {}
+    assert summary.skipped["visit_codes"] == 2
+    noted = [(o["line"], o["outcome"], o["reason"]) for o in state.outcomes()
+             if o["file"] == "visit_codes"]  # fmt: skip
+    why = "not a file of the MDC format (visit_codes.csv): its rows are not migrated"
+    assert noted == [(2, "skipped", why), (3, "skipped", why)]
+
+
+def test_a_file_split_in_parts_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from flitstack.source.reader import ExportError
+
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=11)
+    lines = (export / "appointments.csv").read_bytes().splitlines(keepends=True)
+    (export / "appointments_2023.csv").write_bytes(lines[0] + b"".join(lines[1:10]))
+    (export / "appointments.csv").write_bytes(lines[0] + b"".join(lines[10:]))
+    refused = re.escape("appointments_2023.csv looks like a part of appointments.csv")
+    with pytest.raises(ExportError, match=refused):
+        _migrate_and_verify(export, tmp_path)
+    assert StateStore(tmp_path / "s.sqlite").mapped_keys() == []  # nothing was written
+
+
+def test_ids_saved_as_decimals_are_still_proposed_as_ids(tmp_path: Path) -> None:
+    """A renamed ID column whose values a spreadsheet saved as decimals (``Patient #`` holding
+    ``1001.0``) is placed as the ID it is, as when it holds ``1001`` (it was proposed as the
+    middle initial of a file that had none)."""
+    from flitstack.mapping.propose import propose_map
+    from flitstack.source.audit import classify
+
+    assert classify("1001.0") == "int" and classify("12.50") == "decimal"
+    export = tmp_path / "export"
+    generate_export(export, 20, seed=12)
+
+    def rename_and_decimals(rows: list[list[str]]) -> None:
+        at = rows[0].index("PatientID")
+        rows[0][at] = "Patient #"
+        for row in rows[1:]:
+            if len(row) > at and row[at].strip().isdigit():
+                row[at] = f"{row[at].strip()}.0"
+
+    def without_middle_initials(rows: list[list[str]]) -> None:
+        at = rows[0].index("MiddleInitial")
+        for row in rows:
+            del row[at : at + 1]
+
+    for file in ("patients", "appointments"):
+        _rewrite(export / f"{file}.csv", rename_and_decimals)
+    _rewrite(export / "patients.csv", without_middle_initials)
+    wb = propose_map(export, SETTINGS)
+    for file in ("patients", "appointments"):
+        column = wb.column_map(file, "Patient #")
+        assert column is not None and column.role == "PatientID", (file, column)

@@ -488,3 +488,24 @@ def test_lines_above_the_header_are_skipped_and_named(tmp_path: Path) -> None:
         audited = audit_export(export)
     assert audited.files[0].preamble == [title, ""]
     assert audited.files[0].rows_read == 2
+
+
+def test_files_named_as_parts_of_the_formats_files(tmp_path: Path) -> None:
+    for name in ("appointments_2023.csv", "Appointments (2).csv", "patients-old.csv",
+                 "treatment_plans.2.csv", "visit_codes.csv", "patient_insurance.csv",
+                 "appointmentsX.csv"):  # fmt: skip
+        write(tmp_path, name, "A,B\n1,2\n")
+    export = open_export(tmp_path)
+    assert export.parts() == {
+        "appointments": ["Appointments (2).csv", "appointments_2023.csv"],
+        "patients": ["patients-old.csv"],
+        "treatment_plans": ["treatment_plans.2.csv"],
+    }
+    with pytest.raises(ExportError) as refused:
+        export.check_parts()
+    message = str(refused.value)
+    assert "Appointments (2).csv, appointments_2023.csv look like parts of appointments.csv" in (
+        message
+    )
+    assert "patients-old.csv looks like a part of patients.csv" in message
+    assert "\n" not in message

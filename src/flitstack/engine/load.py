@@ -105,6 +105,8 @@ class LoadContext:
     ids: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     children_of: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)  # what one kind hands another
+    #: the files the run's kinds read (the rest are no file of the format)
+    read: set[str] = field(default_factory=set)
 
     def rows(self, file: str) -> Iterator[Row]:
         """Every row of a file, streamed (for the small files read whole)."""
@@ -289,6 +291,7 @@ async def run_kinds(
     """Load the rows (staged, or a dict by file) through the kinds into ``target``: every
     patient, or only ``chosen`` ones (a sample). Returns the context: IDs made, outcomes."""
     rows = MemorySource(source) if isinstance(source, dict) else source
+    kinds = list(kinds)
     everyone = {p.source_id or "" for p in rows.rows("patients")}
     ctx = LoadContext(
         builder=builder,
@@ -298,6 +301,7 @@ async def run_kinds(
         patient_ids=everyone,
         accounting=accounting,
         shared=dict(shared or {}),
+        read={kind.source for kind in kinds if kind.source},
     )
     await Runner(kinds, target, concurrency, progress, chunk).run(ctx)
     return ctx

@@ -670,6 +670,7 @@ class Migration:
         project's value is meant) and with what the map was confirmed with."""
         with open_export(self.export_path, self.bindings) as export:
             export.check_headers()  # a duplicate header or a binary file: refused here
+            export.check_parts()  # appointments_2023.csv: its rows would be left out
             unbound = self.bindings.missing_identity(export.csv_files())
             if unbound:  # rows could not be told apart: nothing could be written exactly once
                 raise BindingError("; ".join(unbound))

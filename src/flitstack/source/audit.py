@@ -100,6 +100,9 @@ class AuditReport(BaseModel):
     damage: Damage
     rejects: list[RejectInfo]
     rejects_total: int = 0
+    #: CSV files named as parts of the format's files (``appointments_2023.csv``): the format's
+    #: file → their names; the run refuses them (their rows would be left out)
+    parts: dict[str, list[str]] = Field(default_factory=dict)
     #: whether slash dates were read day first (the map's ``date_order``), else month first
     dates_read_day_first: bool = False
     #: not part of the report's JSON: what the damage checks read through, and the proposal
@@ -157,6 +160,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[+(]?[\d][\d\s().\-]{6,}\d(\s*(x|ext\.?)\s*\d+)?$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
+_WHOLE = re.compile(r"^[+-]?\d+\.0+$")
 _MONEY = re.compile(r"^\(?-?\$?\s?[\d,]+(\.\d{1,2})?\)?$")
 _CDT = re.compile(r"^D\d{4}$", re.IGNORECASE)
 _CDT_LIST = re.compile(r"^D\d{4}(;\s*D\d{4})+$", re.IGNORECASE)
@@ -186,7 +190,7 @@ def classify(text: str) -> str:
         return "url"
     digit = first.isdecimal()  # what \d matches
     if digit or first in "+-.":
-        if _INT.match(t):
+        if _INT.match(t) or _WHOLE.match(t):  # 1001.0: a whole number a spreadsheet saved
             return "int"
         if _DECIMAL.match(t):
             return "decimal"
@@ -581,6 +585,7 @@ def audit_export(
         missing_files=[f for f in FILES if f not in present],
         unknown_files=[f for f in present if spec_for(f) is None],
         other_files=export.other_files(),
+        parts=export.parts(),
         damage=found,
         rejects=rejects.listed,
         rejects_total=rejects.total,

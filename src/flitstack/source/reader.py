@@ -793,6 +793,36 @@ class Export:
         known = {name.casefold(): name for name in FILES}
         return sorted((known.get(s.casefold(), s) for s in stems), key=str.lower)
 
+    def parts(self) -> dict[str, list[str]]:
+        """CSV files that are not the format's but are named as a part of one of its files
+        (``appointments_2023.csv``, ``Appointments (2).csv``): the format's file → their names.
+        MDC writes one file per kind, so such a file is a part split off by hand, whose rows
+        the run would not read as the kind's rows."""
+        out: dict[str, list[str]] = {}
+        for stem in self.csv_files():
+            if stem in FILES:
+                continue
+            found = _PART_OF.match(stem)
+            if found is not None:
+                out.setdefault(found.group(1).lower(), []).append(f"{stem}.csv")
+        return out
+
+    def check_parts(self) -> None:
+        """Raise :class:`ExportError` when a CSV file is named as a part of one of the format's
+        files (see :meth:`parts`): its rows would be left out of the run."""
+        parts = self.parts()
+        if parts:
+            found = "; ".join(
+                f"{', '.join(names)} look{'s' if len(names) == 1 else ''} like "
+                f"{'a part' if len(names) == 1 else 'parts'} of {known}.csv"
+                for known, names in sorted(parts.items())
+            )
+            raise ExportError(
+                f"{self.path}: {found}: MDC writes one file per kind and the run reads only "
+                "those; join the rows into the one file (a single header) or move the file out "
+                "of the export, then run again"
+            )
+
     def other_files(self) -> list[str]:
         """Top-level files that are neither CSV nor the manifest (reported by the audit)."""
         return sorted(
@@ -989,6 +1019,12 @@ def open_export(path: str | Path, bindings: BindingSource | None = None) -> Expo
     """
     return Export(Path(path), bindings)
 
+
+#: the name of a part split off a file of the format: its name, then a separator and more
+_PART_OF = re.compile(
+    r"^(" + "|".join(sorted(map(re.escape, FILES), key=len, reverse=True)) + r")[\s_.(\-]+\S",
+    re.IGNORECASE,
+)
 
 #: C0 control characters a cell must not hold (tab, CR and LF are text)
 _CONTROLS = "".join(chr(c) for c in range(0x20) if chr(c) not in "\t\r\n")

@@ -33,6 +33,24 @@ class PropertyDefinitions(_Reference):
 
 
 @register
+class OtherFiles(SourceKind):
+    """CSV files of the export no kind reads (files MDC does not write): each row is skipped
+    with its reason, so none is left without an outcome."""
+
+    name = "other_files"
+    source = None
+    parent = None
+
+    def writes(self, ctx: LoadContext) -> Iterable[Write]:
+        for file in ctx.source.files():
+            if file not in ctx.read:
+                why = f"not a file of the MDC format ({file}.csv): its rows are not migrated"
+                for r in ctx.rows(file):
+                    ctx.accounting.row(file, r, "skipped", why)
+        return ()
+
+
+@register
 class Automations(_Reference):
     name = source = "automations"
     outcome = "skipped"
