@@ -139,6 +139,15 @@ def test_an_export_that_writes_dates_day_first_migrates_as_the_original(tmp_path
     saved = tmp_path / "saved"
     shutil.copytree(original, saved)
     assert _day_first(saved) > 100
+    cleanings: dict[str, str] = {}  # a column the format does not know, of day-first dates
+
+    def last_cleaning(rows: list[list[str]]) -> None:
+        rows[0].append("Last Cleaning")
+        for n, row in enumerate(rows[1:]):
+            row.append(f"{n % 28 + 1:02d}/{n % 12 + 1:02d}/2023")
+            cleanings[row[0]] = f"2023-{n % 12 + 1:02d}-{n % 28 + 1:02d}"
+
+    _rewrite(saved / "patients.csv", last_cleaning)
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -151,14 +160,23 @@ def test_an_export_that_writes_dates_day_first_migrates_as_the_original(tmp_path
         assert getattr(after, counts) == getattr(before, counts), counts
     assert before_report.truth is not None and after_report.truth is not None
     lost_before = {(c.file, c.column): c.lost for c in before_report.truth.columns}
-    assert {(c.file, c.column): c.lost for c in after_report.truth.columns} == lost_before
+    lost_after = {(c.file, c.column): c.lost for c in after_report.truth.columns}
+    assert lost_after.pop(("patients", "Last Cleaning")) == 0  # checked, none lost
+    assert lost_after == lost_before
 
     def values(report: Any) -> dict[tuple[str, str], Any]:
         return {(c.key, c.field): c.expected for c in report.checks if c.field not in _LINKS}
 
     expected = values(before_report)
     assert len(expected) > 500
-    assert values(after_report) == expected
+    got = values(after_report)
+    cleaned = {k[0].split(":")[1]: got.pop(k) for k in list(got) if k[1] == "last_cleaning__c"}
+    assert got == expected
+    wb = load_workbook(tmp_path / "b" / "map.yaml")
+    column = wb.column_map("patients", "Last Cleaning")
+    assert column is not None and column.custom is not None
+    assert (column.custom.field_type, column.transform) == ("date", "date")
+    assert len(cleaned) > 10 and all(cleanings[pid] == day for pid, day in cleaned.items())
     dated = [k for k, value in expected.items() if isinstance(value, str) and _ISO.match(value)]
     assert len(dated) > 50  # dates were compared, not only names
 

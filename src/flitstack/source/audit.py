@@ -205,6 +205,8 @@ def classify(text: str) -> str:
         day = parse_date(t)
         if day.problem is None and day.value is not None:
             return "date"
+        if slash_order(t) == "day-first":  # 25/03/2024: a date, written day first
+            return "datetime" if ":" in t else "date"
     if (digit or first in "+(") and _PHONE.match(t):
         return "phone"
     if "\n" in t or len(t) > 120:
