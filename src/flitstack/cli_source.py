@@ -17,7 +17,7 @@ from flitstack.project import Project
 from flitstack.reporting import cli_console
 from flitstack.settings import Settings
 from flitstack.source.audit import AuditReport
-from flitstack.source.audit_report import AuditPaths, damage_rows
+from flitstack.source.audit_report import AuditPaths, damage_rows, reading_notes
 from flitstack.source.generator import generate_export
 from flitstack.source.mess import MessRates
 from flitstack.source.reader import ExportError, open_export
@@ -136,4 +136,6 @@ def register(app: typer.Typer) -> None:
         for label, count, _ in damage_rows(report):
             damage.add_row(label, str(count))
         console.print(damage)
+        for note in reading_notes(report):
+            console.print(f"[yellow]note:[/] {escape(note)}")
         console.print(f"Schema inventory: [bold]{paths.html}[/] (+ .csv, .json, rejects.csv)")

@@ -509,3 +509,30 @@ def test_files_named_as_parts_of_the_formats_files(tmp_path: Path) -> None:
     )
     assert "patients-old.csv looks like a part of patients.csv" in message
     assert "\n" not in message
+
+
+def test_the_audit_notes_how_the_export_was_read(tmp_path: Path) -> None:
+    from flitstack.source.audit import audit_export
+    from flitstack.source.audit_report import reading_notes
+
+    write(tmp_path, "patients.csv", f"Patients\n\n{HEADER}\n1,Ann,Lee,,,,Active,N,\n")
+    days = "".join(f"{n},7,{n % 28 + 1:02d}/{n % 12 + 1:02d}/2024 10:00,Completed,\n"
+                   for n in range(1, 40))  # fmt: skip
+    write(tmp_path, "appointments.csv", _APPOINTMENTS.replace(",", ";") + days.replace(",", ";"))
+    write(tmp_path, "appointments_2023.csv", _APPOINTMENTS + "1,7,2024-03-05,Completed,\n")
+    notes = reading_notes(audit_export(open_export(tmp_path)))
+    assert notes == [
+        "appointments_2023.csv: named as part of appointments.csv; the run refuses it until "
+        "the rows are joined into appointments.csv",
+        "dates are written day first (1 column, e.g. appointments.StartDateTime): the map "
+        "proposes date_order: day-first",
+        "fields separated by ;: appointments.csv",
+        "lines above the header skipped (a title, blank lines): patients.csv",
+    ]
+    months = "".join(
+        f"{n},7,{n % 12 + 1:02d}/{n % 28 + 1:02d}/2024,Completed,\n" for n in range(50, 80)
+    )
+    write(tmp_path, "appointments.csv", _APPOINTMENTS + days + months)
+    (tmp_path / "appointments_2023.csv").unlink()
+    (both,) = [n for n in reading_notes(audit_export(open_export(tmp_path))) if "both" in n]
+    assert both.startswith("dates are written both ways: only day first in appointments.")

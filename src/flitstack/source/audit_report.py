@@ -32,6 +32,48 @@ class AuditPaths:
     rejects: Path
 
 
+def reading_notes(report: AuditReport) -> list[str]:
+    """How the export was read where it differs from what MDC writes, one line each: files
+    named as parts of the format's (the run refuses them), dates written day first, separators
+    other than the comma, lines above a header."""
+    notes = [
+        f"{', '.join(names)}: named as part of {known}.csv; the run refuses "
+        f"{'it' if len(names) == 1 else 'them'} until the rows are joined into {known}.csv"
+        for known, names in sorted(report.parts.items())
+    ]
+    orders = report.date_orders()
+    if len(orders) == 2:
+        day, month = sorted(orders["day-first"]), sorted(orders["month-first"])
+        notes.append(
+            f"dates are written both ways: only day first in {_listed(day, 2)}, only month "
+            f"first in {_listed(month, 2)}: all are read as date_order says "
+            f"({report.date_order}), and those that read only the other way are lost; check "
+            "the export"
+        )
+    elif report.date_order != ("day-first" if report.dates_read_day_first else "month-first"):
+        columns = sorted(orders["day-first"])  # as read: they contradict the reading
+        notes.append(
+            f"dates are written {report.date_order.replace('-', ' ')} ({len(columns)} column"
+            f"{'' if len(columns) == 1 else 's'}, e.g. {columns[0]}): the map proposes "
+            f"date_order: {report.date_order}"
+        )
+    by_separator: dict[str, list[str]] = {}
+    for f in report.files:
+        if f.delimiter != ",":
+            by_separator.setdefault(f.delimiter, []).append(f"{f.file}.csv")
+    for separator, files in sorted(by_separator.items()):
+        notes.append(f"fields separated by {separator}: {_listed(files)}")
+    titled = [f"{f.file}.csv" for f in report.files if f.preamble]
+    if titled:
+        notes.append(f"lines above the header skipped (a title, blank lines): {_listed(titled)}")
+    return notes
+
+
+def _listed(files: list[str], shown: int = 4) -> str:
+    more = len(files) - shown
+    return ", ".join(files[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def damage_rows(report: AuditReport) -> list[tuple[str, int, str]]:
     d = report.damage
     rows = [
