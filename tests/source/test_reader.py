@@ -459,6 +459,14 @@ def test_the_audit_tells_how_the_export_writes_its_dates(tmp_path: Path) -> None
         ("Patients report\n\nA;B\n1;2\n", ";", ("Patients report", "")),
         ("  \r\nA\tB\r\n", "\t", ("  ",)),
         ("OnlyColumn\n1\n2\n", ",", ()),  # one column: the first line is its header
+        # a title holding the separator, above the header
+        (
+            "Appointments, printed Nov 20, 2026\nA,B,C,D,E\n1,2,3,4,5\n",
+            ",",
+            ("Appointments, printed Nov 20, 2026",),
+        ),
+        ("PatientID,PropertyName,Value\n1,Allergy,Latex\n", ",", ()),  # three columns
+        ("PatientID,PropertyName,Value\n1,Allergy,Latex,x\n", ",", ()),  # one field too many
         ("", ",", ()),
     ],
 )

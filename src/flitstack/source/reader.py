@@ -499,18 +499,30 @@ class Layout:
 
 def detect_layout(lines: Iterable[str]) -> Layout:
     """A file's :class:`Layout`, from its first lines: the header is the first line that its
-    separator (:func:`detect_delimiter`) splits into two names or more; the lines above it are
-    the preamble. With none such among the first :data:`PREAMBLE_LINES`, the first line is the
-    header (a file of one column)."""
-    seen: list[str] = []
-    for line in islice(lines, PREAMBLE_LINES):
-        text = line.rstrip("\r\n")
-        delimiter = detect_delimiter(text)
-        fields = next(csv.reader([text], delimiter=delimiter), [])
-        if sum(1 for f in fields if f.strip()) >= 2:
-            return Layout(delimiter, tuple(seen))
-        seen.append(text)
-    return Layout(detect_delimiter(seen[0] if seen else ""))
+    separator (:func:`detect_delimiter`) splits into two names or more, unless it is a title
+    holding the separator (``Appointments, printed Nov 20, 2026``: three parts at most, the
+    next line two more or over); the lines above it are the preamble. With none such among the
+    first :data:`PREAMBLE_LINES`, the first line is the header (a file of one column)."""
+    head = [line.rstrip("\r\n") for line in islice(lines, PREAMBLE_LINES + 1)]
+    for at, text in enumerate(head[:PREAMBLE_LINES]):
+        width = _named(text)
+        if width < 2:
+            continue
+        after = next((t for t in head[at + 1 :] if t.strip()), None)
+        if width <= _TITLE_PARTS and after is not None and _named(after) >= width + 2:
+            continue  # a title with a comma in it, above the header
+        return Layout(detect_delimiter(text), tuple(head[:at]))
+    return Layout(detect_delimiter(head[0] if head else ""))
+
+
+#: parts a title split by its own commas may have (an MDC file has more columns but three)
+_TITLE_PARTS = 3
+
+
+def _named(line: str) -> int:
+    """How many non-empty fields a line holds, split by its own separator."""
+    fields = next(csv.reader([line], delimiter=detect_delimiter(line)), [])
+    return sum(1 for f in fields if f.strip())
 
 
 def delimiter_name(delimiter: str) -> str:
