@@ -544,3 +544,32 @@ def test_the_audit_notes_how_the_export_was_read(tmp_path: Path) -> None:
     (tmp_path / "appointments_2023.csv").unlink()
     (both,) = [n for n in reading_notes(audit_export(open_export(tmp_path))) if "both" in n]
     assert both.startswith("dates are written both ways: only day first in appointments.")
+
+
+# --- dates with the month as a name (a spreadsheet's display formats) ---------------------------
+
+
+@given(
+    day=st.dates(min_value=date(1971, 1, 1), max_value=date(2068, 12, 31)),
+    form=st.sampled_from(
+        ["%d-%b-%Y", "%d-%b-%y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y", "%d %b %Y"]
+    ),
+    time_of_day=st.sampled_from(["", " 10:15", " 2:30 PM"]),
+)
+def test_a_date_with_the_month_as_a_name_reads_as_that_day(
+    day: date, form: str, time_of_day: str
+) -> None:
+    from flitstack.source.values import parse_date, parse_datetime
+
+    text = day.strftime(form) + time_of_day
+    assert parse_date(text).value == day, text
+    when = parse_datetime(text).value
+    assert isinstance(when, datetime) and when.date() == day, text
+    assert parse_date(text.lower()).value == day  # any case
+
+
+@pytest.mark.parametrize("text", ["Foo 1, 2023", "31-Feb-2023", "Jan 1, 2023 99:99", "Mar-2023"])
+def test_a_month_name_that_makes_no_day_is_no_date(text: str) -> None:
+    from flitstack.source.values import parse_date
+
+    assert parse_date(text).problem == "bad_date"

@@ -207,6 +207,10 @@ def classify(text: str) -> str:
             return "date"
         if slash_order(t) == "day-first":  # 25/03/2024: a date, written day first
             return "datetime" if ":" in t else "date"
+    if first.isalpha() and 8 <= len(t) <= 40 and any(map(str.isdigit, t[-4:])):
+        when = parse_datetime(t)  # Jan 1, 2023 (10:15 AM): a month written as a name
+        if when.problem is None and when.value is not None:
+            return "datetime" if ":" in t else "date"
     if (digit or first in "+(") and _PHONE.match(t):
         return "phone"
     if "\n" in t or len(t) > 120:

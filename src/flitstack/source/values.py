@@ -112,11 +112,63 @@ def parse_date(text: str | None) -> ParsedValue:
     return date_from(text.strip())
 
 
+#: month names as a spreadsheet writes them (``01-Jan-2023``, ``Jan 1, 2023``, ``1 March 2024``)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+         ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+         ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+         ("dec", "december")),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
+_DAY_MONTH_YEAR = re.compile(
+    r"^(\d{1,2})[-\s./]+([A-Za-z]{3,9})\.?[-\s./,]+(\d{4}|\d{2})(?:[\sT]+(.+))?$"
+)
+_MONTH_DAY_YEAR = re.compile(
+    r"^([A-Za-z]{3,9})\.?[-\s]+(\d{1,2})(?:st|nd|rd|th)?,?[-\s]+(\d{4})(?:[\s,T]+(.+))?$"
+)
+
+
+def _named_month(text: str) -> tuple[date, str | None] | None:
+    """A date whose month is written as a name, in either order (no day/month ambiguity),
+    and what follows it (a time); None when the text is no such date."""
+    found = _DAY_MONTH_YEAR.match(text)
+    if found is not None:
+        day, name, year, tail = found.groups()
+    else:
+        found = _MONTH_DAY_YEAR.match(text)
+        if found is None:
+            return None
+        name, day, year, tail = found.groups()
+    month = _MONTHS.get(name.casefold())
+    if month is None:
+        return None
+    number = int(year)
+    if len(year) == 2:  # the pivot of two-digit slash dates
+        number += 1900 if number >= 70 else 2000
+    try:
+        return date(number, month, int(day)), tail
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=8192)
 def date_from(stripped: str) -> ParsedValue:
     """:func:`parse_date` of stripped text that is not a null spelling (the reader's entry: it
     has stripped and nulled the text already). Cached: the same days recur in every file and
     column of an export (a visit's date, its ledger entries, its recall)."""
+    read = _numeric_date(stripped)
+    if read.problem is not None and stripped[:1].isalnum():
+        named = _named_month(stripped)
+        if named is not None and (named[1] is None or _time_is_valid(named[1])):
+            return ParsedValue(named[0], None)
+    return read
+
+
+def _numeric_date(stripped: str) -> ParsedValue:
     if stripped in NULL_DATE_SENTINELS:
         return NULL
     head, tail = _split_date_time(stripped)
@@ -174,7 +226,10 @@ def datetime_from(stripped: str) -> ParsedValue:
     head, tail = _split_date_time(stripped)
     day = _day(head)
     if day.problem:
-        return _BAD_DATETIME
+        named = _named_month(stripped)  # Jan 1, 2023 10:15: the month as a name
+        if named is None:
+            return _BAD_DATETIME
+        day, tail = ParsedValue(named[0], None), named[1]
     d = day.value
     if d is None:
         return NULL
