@@ -38,6 +38,7 @@ ISSUE_LABELS: dict[str, str] = {
     "bad_enum": "Not one of the known values",
     "junk_phone": "Not a phone number",
     "decimal_id": "ID written as a decimal (1001.0), read as the whole number",
+    "excel_text": 'Value kept as text by Excel (="00123"), read as the text it holds',
     "invalid_email": "Not a valid e-mail address",
     "invalid_tooth": "Not a tooth, range, quadrant or arch",
     "bad_cdt": "Not a procedure code (D and four digits)",

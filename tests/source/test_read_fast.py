@@ -136,6 +136,12 @@ def _reference_rows(stem: str, spec: FileSpec, text: str) -> tuple[list[Row | Re
             reason = f"row has {len(fields)} fields but the header has {len(names)}"
             out.append(Reject(stem, start, None, reason, list(fields)))
             continue
+        kept: dict[int, str] = {}  # ="00123": a value Excel was told to keep as text
+        for position, cell in enumerate(fields):
+            held = re.fullmatch(r'\s*="((?:[^"]|"")*)"\s*', cell)
+            if held is not None:
+                kept[position] = cell
+                fields[position] = held.group(1).replace('""', '"')
         whole: dict[int, str] = {}  # an ID saved as a decimal (1001.0) is the whole number
         for position in sorted(keys):
             decimal = re.fullmatch(r"(\d+)\.0+", fields[position].strip())
@@ -145,6 +151,9 @@ def _reference_rows(stem: str, spec: FileSpec, text: str) -> tuple[list[Row | Re
         raw = dict(zip(names, fields, strict=True))
         values: dict[str, Any] = {}
         for position, (name, column, cell) in enumerate(zip(names, columns, fields, strict=True)):
+            if position in kept:
+                message = problem_message("excel_text")
+                problems.append(Problem(stem, start, name, "excel_text", message, kept[position]))
             if position in whole:
                 message = problem_message("decimal_id")
                 problems.append(Problem(stem, start, name, "decimal_id", message, whole[position]))
@@ -183,6 +192,8 @@ CELLS = [
     "Completed", "complete", "in progress", "weird", 'say "hi"', "two\nlines", "a,b", "t\tab",
     "crlf\r\ninside", "cr\ronly", "ends\r", "\n", "\r\n\r\n",
     "nul\x00here", "\x07", "\u00e9", "\U0001f600", "x" * 300,
+    '="00123"', ' ="1001" ', '="say ""hi"""', '=SUM(A1)', 'x ="y"', '="2024-03-05"',
+    '="12.0"',
 ]  # fmt: skip
 
 

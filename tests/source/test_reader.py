@@ -573,3 +573,27 @@ def test_a_month_name_that_makes_no_day_is_no_date(text: str) -> None:
     from flitstack.source.values import parse_date
 
     assert parse_date(text).problem == "bad_date"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_value_excel_was_told_to_keep_as_text_is_the_text(tmp_path: Path, encoding: str) -> None:
+    """``="1001"`` (how a file is written for Excel to keep 00123 or 1001 as text) is read as
+    the text it holds, in values and cells, and counted; other cells with ``=`` are as written."""
+    write(
+        tmp_path,
+        "appointments.csv",
+        "AppointmentID,PatientID,StartDateTime,Status,Note\n"
+        '"=""1""","=""1001""","=""2024-03-05 10:00""",Completed,"=""say """"hi"""""""\n'
+        '2, ="1001" ,2024-03-05 11:00,Completed,x ="y"\n',
+        encoding,
+    )
+    export = open_export(tmp_path)
+    ok = [r for r in export.read("appointments") if isinstance(r, Row)]
+    assert [r.source_id for r in ok] == ["1", "2"]
+    assert [r.values["PatientID"] for r in ok] == ["1001", "1001"]
+    assert ok[0].raw["PatientID"] == "1001"
+    assert ok[0].values["StartDateTime"] == datetime(2024, 3, 5, 10, 0)
+    assert ok[0].values["Note"] == 'say "hi"' and ok[1].values["Note"] == 'x ="y"'
+    (batch,) = list(open_export(tmp_path).read_batches("appointments"))
+    kinds = [(p.column, p.kind) for found in batch.problems.values() for p in found]
+    assert kinds.count(("PatientID", "excel_text")) == 2 and len(kinds) == 5

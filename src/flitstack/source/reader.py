@@ -400,6 +400,7 @@ _PROBLEM_MESSAGES = {
     "bad_enum": "not one of the known values",
     "junk_phone": "not a phone number (fewer than 7 digits)",
     "decimal_id": "an ID written as a decimal number (1001.0): read as the whole number (1001)",
+    "excel_text": 'a value Excel was told to keep as text (="00123"): read as the text it holds',
     "invalid_email": "not a valid e-mail address",
     "invalid_tooth": "not a tooth, range, quadrant or arch",
     "bad_cdt": "not a CDT code (D + 4 digits)",
@@ -1073,20 +1074,28 @@ class _ControlWatch(io.BufferedIOBase):
         super().__init__()
         self._inner = inner
         self.seen = False
+        #: whether ``="`` has gone by: a cell Excel was told to keep as text (``="1001"``)
+        self.formulas = False
+        self._last = b""
 
     def readable(self) -> bool:
         return True
 
-    def read1(self, size: int = -1) -> bytes:
-        data = self._inner.read1(size)  # type: ignore[attr-defined]
+    def _look(self, data: bytes) -> None:
         if not self.seen and data.translate(None, _NOT_CONTROL_BYTES):
             self.seen = True
+        if not self.formulas and data:
+            self.formulas = b'="' in self._last + data[:1] or data.find(b'="') >= 0
+            self._last = data[-1:]
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._inner.read1(size)  # type: ignore[attr-defined]
+        self._look(data)
         return bytes(data)
 
     def read(self, size: int | None = -1) -> bytes:
         data = self._inner.read(-1 if size is None else size)
-        if not self.seen and data.translate(None, _NOT_CONTROL_BYTES):
-            self.seen = True
+        self._look(data)
         return data
 
 
@@ -1274,6 +1283,34 @@ def _month_first(
     return swapped
 
 
+#: a cell Excel was told to keep as text: ``="00123"`` (quotes inside doubled)
+_EXCEL_TEXT = re.compile(r'\s*="((?:[^"]|"")*)"\s*')
+
+
+def _excel_text(
+    stem: str,
+    name: str,
+    position: int,
+    column: tuple[str, ...],
+    records: list[list[str]],
+    starts: list[int],
+    problems: dict[int, list[Problem]],
+) -> tuple[str, ...]:
+    """A column's cells with each ``="text"`` (Excel's way to keep ``00123`` or ``1001`` as
+    text) read as the text it holds, in the cells the run builds from too; each such cell is
+    counted as a problem of the column."""
+    cells = list(column)
+    for i, cell in enumerate(column):
+        found = _EXCEL_TEXT.fullmatch(cell) if "=" in cell else None
+        if found is not None:
+            cells[i] = records[i][position] = found.group(1).replace('""', '"')
+            message = problem_message("excel_text")
+            problems.setdefault(i, []).append(
+                Problem(stem, starts[i], name, "excel_text", message, cell)
+            )
+    return tuple(cells)
+
+
 #: an ID a spreadsheet or pandas saved as a decimal number: ``1001.0`` is ID ``1001``
 _DECIMAL_ID = re.compile(r"(\d+)\.0+")
 
@@ -1378,9 +1415,13 @@ def _read_batches(
         batch.starts, batch.indices, batch.fields = starts, indices, records
         cells = list(zip(*records, strict=True)) if records else [()] * width
         texts_of, values_of = batch.texts, batch.values
+        formulas = watch is None or watch.formulas
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
         ):
+            if formulas and '="' in "".join(column):
+                column = _excel_text(stem, names[position], position, column, records, starts,
+                                     problems)  # fmt: skip
             if position in dated:
                 column = _month_first(column, records, position)
             # a column of few values: each cell's text looked up; else read the plain way
