@@ -422,6 +422,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[+(]?[\d][\d\s().\-]{6,}\d(\s*(x|ext\.?)\s*\d+)?$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
+_WHOLE = re.compile(r"^[+-]?\d+\.0+$")  # 1001.0: a whole number a spreadsheet saved
 _MONEY = re.compile(r"^\(?-?\$?\s?[\d,]+(\.\d{1,2})?\)?$")
 _CDT_ANY = re.compile(r"^D\d{4}$", re.IGNORECASE)
 _CDT_LIST = re.compile(r"^D\d{4}(;\s*D\d{4})+$", re.IGNORECASE)
@@ -435,18 +436,24 @@ def _reference_classify(text: str) -> str:
         return "boolean"
     for name, pattern in (
         ("cdt", _CDT_ANY), ("cdt_list", _CDT_LIST), ("email", _EMAIL), ("url", _URL),
-        ("int", _INT), ("decimal", _DECIMAL),
+        ("int", _INT), ("int", _WHOLE), ("decimal", _DECIMAL),
     ):  # fmt: skip
         if pattern.match(t):
             return name
     if ("$" in t or t.startswith("(")) and _MONEY.match(t) and v.parse_money(t).problem is None:
         return "money"
-    if len(t) >= 6 and (t[0].isdigit() or t[0] == "("):
+    if len(t) >= 6 and (t[0].isdigit() or t[0] == "(") and ("-" in t or "/" in t):
         dt = v.parse_datetime(t)
         if dt.problem is None and dt.value is not None:
             return "datetime" if ":" in t else "date"
         if v.parse_date(t).problem is None and v.parse_date(t).value is not None:
             return "date"
+        if v.slash_order(t) == "day-first":  # 25/03/2024
+            return "datetime" if ":" in t else "date"
+    if t[:1].isalpha() and 8 <= len(t) <= 40 and any(c.isdigit() for c in t[-4:]):
+        when = v.parse_datetime(t)  # Jan 1, 2023: the month as a name
+        if when.problem is None and when.value is not None:
+            return "datetime" if ":" in t else "date"
     if _PHONE.match(t):
         return "phone"
     if "\n" in t or len(t) > 120:
@@ -459,6 +466,19 @@ _CLASSIFY_TEXT = st.one_of(
     st.text(alphabet="0123456789Dd+-.$(),/: @x\u0661TtPpSsHh\u017f\n", max_size=20),
     st.text(max_size=12),
     st.sampled_from(["https://x.y", "HTTPS://a", "http\u017f://", "mailto:a@b.c", "D1234\n"]),
+    st.sampled_from(
+        [
+            "Jan 1, 2023",
+            "01-Jan-2023 10:15",
+            "1 March 2024",
+            "25/03/2024 10:15",
+            "32/03/2024",
+            "1001.0",
+            "-12.00",
+            "Main St 2023",
+            "May 2023",
+        ]
+    ),  # fmt: skip
 )
 
 
