@@ -478,7 +478,7 @@ _CLASSIFY_TEXT = st.one_of(
             "Main St 2023",
             "May 2023",
         ]
-    ),  # fmt: skip
+    ),
 )
 
 
