@@ -26,7 +26,7 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -957,11 +957,6 @@ class Export:
                 self._layouts[member] = detect_layout(iter(text.readline, ""))
         return self._layouts[member]
 
-    def layout(self, name: str) -> Layout:
-        """A file's :class:`Layout` (the format's for a file the export lacks)."""
-        member = self._find(name)
-        return Layout() if member is None else self._layout(member)
-
     def columns(self, name: str) -> list[str]:
         """The header of a file exactly as found (stripped of BOM), or [] if absent."""
         member = self._find(name)
@@ -1287,59 +1282,45 @@ def _month_first(
 _EXCEL_TEXT = re.compile(r'\s*="((?:[^"]|"")*)"\s*')
 
 
-def _excel_text(
+def _kept_text(cell: str) -> str | None:
+    """The text a ``="text"`` cell holds (quotes inside un-doubled); None for any other cell."""
+    found = _EXCEL_TEXT.fullmatch(cell) if "=" in cell else None
+    return None if found is None else found.group(1).replace('""', '"')
+
+
+def _whole_number(text: str) -> str | None:
+    """The whole number an ID written as a decimal stands for (``1001.0`` → ``1001``)."""
+    found = _DECIMAL_ID.fullmatch(text) if "." in text else None
+    return None if found is None else found.group(1)
+
+
+def _reread(
     stem: str,
     name: str,
     position: int,
-    column: tuple[str, ...],
+    seen: Sequence[str | None],
     records: list[list[str]],
     starts: list[int],
     problems: dict[int, list[Problem]],
-) -> tuple[str, ...]:
-    """A column's cells with each ``="text"`` (Excel's way to keep ``00123`` or ``1001`` as
-    text) read as the text it holds, in the cells the run builds from too; each such cell is
-    counted as a problem of the column."""
-    cells = list(column)
-    for i, cell in enumerate(column):
-        found = _EXCEL_TEXT.fullmatch(cell) if "=" in cell else None
-        if found is not None:
-            cells[i] = records[i][position] = found.group(1).replace('""', '"')
-            message = problem_message("excel_text")
-            problems.setdefault(i, []).append(
-                Problem(stem, starts[i], name, "excel_text", message, cell)
-            )
-    return tuple(cells)
+    kind: str,
+    read: Callable[[str], str | None],
+) -> list[str | None]:
+    """A batch of one column with each text ``read`` takes (an ID written ``1001.0``, a cell
+    ``="00123"``) replaced by what it reads, in the row's cells too (what the run builds
+    records from); each such cell counted as a problem of kind ``kind``."""
+    out = list(seen)
+    message = problem_message(kind)
+    for i, text in enumerate(seen):
+        new = read(text) if text is not None else None
+        if new is not None:
+            cell = records[i][position]
+            out[i] = records[i][position] = new
+            problems.setdefault(i, []).append(Problem(stem, starts[i], name, kind, message, cell))
+    return out
 
 
 #: an ID a spreadsheet or pandas saved as a decimal number: ``1001.0`` is ID ``1001``
 _DECIMAL_ID = re.compile(r"(\d+)\.0+")
-
-
-def _whole_ids(
-    stem: str,
-    name: str,
-    position: int,
-    texts: list[str | None],
-    records: list[list[str]],
-    starts: list[int],
-    problems: dict[int, list[Problem]],
-) -> list[str | None]:
-    """A batch of an ID or reference column with each whole number written as a decimal
-    (``1001.0``, as a number column comes out of a spreadsheet or pandas) read as that number,
-    the ID the rest of the export uses (``1001``): in the values and in the row's cells (what
-    the run builds records from); the profile keeps the text as written, and each such cell
-    is counted as a problem."""
-    values = list(texts)
-    for i, text in enumerate(texts):
-        match = _DECIMAL_ID.fullmatch(text) if text is not None and "." in text else None
-        if match is not None:
-            cell = records[i][position]
-            values[i] = records[i][position] = match.group(1)
-            message = problem_message("decimal_id")
-            problems.setdefault(i, []).append(
-                Problem(stem, starts[i], name, "decimal_id", message, cell)
-            )
-    return values
 
 
 def _counted_rejects(rejects: list[Reject], stats: ReadStats | None) -> Iterator[Reject]:
@@ -1420,8 +1401,8 @@ def _read_batches(
             zip(cells, caches, cell_texts, strict=True)
         ):
             if formulas and '="' in "".join(column):
-                column = _excel_text(stem, names[position], position, column, records, starts,
-                                     problems)  # fmt: skip
+                column = tuple(_reread(stem, names[position], position, column, records,
+                                       starts, problems, "excel_text", _kept_text))  # fmt: skip
             if position in dated:
                 column = _month_first(column, records, position)
             # a column of few values: each cell's text looked up; else read the plain way
@@ -1431,8 +1412,16 @@ def _read_batches(
             if cache is None:  # plain text: most cells of an export
                 if position in keys and "." in "".join(column):
                     values_of.append(
-                        _whole_ids(
-                            stem, names[position], position, texts, records, starts, problems
+                        _reread(
+                            stem,
+                            names[position],
+                            position,
+                            texts,
+                            records,
+                            starts,
+                            problems,
+                            "decimal_id",
+                            _whole_number,
                         )
                     )
                 else:
