@@ -8,6 +8,7 @@ import json
 import shutil
 import stat
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flitstack.mapping import propose as propose_module
 from flitstack.settings import Settings
 from flitstack.source import audit as audit_module
+from flitstack.source import cardinality
 from flitstack.source.audit import AuditReport, audit_export, mask
 from flitstack.source.audit_report import write_audit
-from flitstack.source.cardinality import DistinctCounter, HyperLogLog, hash32
+from flitstack.source.cardinality import DistinctCounter, HyperLogLog, hash32, rising
 from flitstack.source.generator import INJECTIONS_FILE, generate_export
 from flitstack.source.mess import MessKind, MessRates
 from flitstack.source.reader import Row, open_export
@@ -238,27 +241,49 @@ def test_scratch_files_are_private_and_removed(tmp_path: Path, messy: Path) -> N
 # --- cardinality --------------------------------------------------------------------------
 
 
-def test_cardinality_is_exact_under_the_cap_and_estimated_past_it(
-    monkeypatch: pytest.MonkeyPatch, report: AuditReport, messy: Path
+def test_cardinality_is_exact_under_the_cap_and_past_it_estimated_exact_or_capped(
+    monkeypatch: pytest.MonkeyPatch, report: AuditReport, messy: Path, tmp_path: Path
 ) -> None:
-    exact = {(c.file, c.column): c for c in report.profiles}
+    exact_by_column = {(c.file, c.column): c for c in report.profiles}
     assert all(not c.cardinality_capped for c in report.profiles if c.cardinality < 5000)
     monkeypatch.setattr(audit_module, "CARDINALITY_CAP", 40)
+    monkeypatch.setattr(audit_module, "TYPE_SAMPLE", 30)  # types known before the cap
     capped = audit(messy)
+    how: dict[str, set[str]] = {"exact": set(), "estimated": set(), "at least": set()}
     for profile in capped.profiles:
-        before = exact[(profile.file, profile.column)]
+        before = exact_by_column[(profile.file, profile.column)]
+        # past the cap or not, nulls and lengths are taken from every row
+        assert (profile.nulls, profile.max_length) == (before.nulls, before.max_length)
         if before.cardinality <= 40:
             assert (profile.cardinality, profile.cardinality_capped) == (before.cardinality, False)
+            assert profile.cardinality_how == "exact"
+            continue
+        assert profile.cardinality_capped and profile.top_values == []
+        how[profile.cardinality_how].add(profile.column)
+        if profile.cardinality_how == "at least":  # counted to the cap: dates, times, amounts
+            assert profile.cardinality == 40
+            kind, share = max(profile.type_votes.items(), key=lambda kv: kv[1])
+            assert kind in audit_module.COUNTED_TO_CAP and share > 0.5, profile
+        elif profile.cardinality_how == "exact":  # values that never go down
+            assert profile.cardinality == before.cardinality, profile
         else:
-            assert profile.cardinality_capped and profile.top_values == []
             assert abs(profile.cardinality - before.cardinality) <= max(
                 3, 0.06 * before.cardinality
             ), (profile.file, profile.column)
+    # the export's dates and amounts are counted to the cap, its sorted IDs exactly past it,
+    # the rest estimated
+    assert {"Amount", "EntryDate", "StartDateTime"} <= how["at least"]
+    assert {"EntryID", "AppointmentID", "NoteID"} <= how["exact"]
+    assert {"GuarantorID", "Email"} <= how["estimated"]
     ids = next(
         c for c in capped.profiles if (c.file, c.column) == ("appointments", "AppointmentID")
     )
-    assert ids.inferred_type == "id"  # every value distinct, judged from the estimate
+    assert ids.inferred_type == "id"  # every value distinct, counted past the cap
     assert capped.damage == report.damage
+    # the inventory tells the three apart
+    page = write_audit(capped, tmp_path / "audit").html.read_text(encoding="utf-8")
+    assert ">40+</td>" in page and ">≈ " in page
+    assert f">{ids.cardinality}</td>" in page
 
 
 @settings(max_examples=80, deadline=None)
@@ -276,13 +301,123 @@ def test_distinct_counter_is_exact_until_the_cap(
     distinct = len(set(texts))
     if distinct <= cap:
         assert counter.exact and counter.value() == distinct
+    elif rising(None, texts) is not None and not any("\x00" in t for t in texts):
+        assert counter.capped and counter.exact and counter.value() == distinct  # went up only
     else:
-        assert not counter.exact and counter.value() > cap
+        assert counter.capped and not counter.exact and counter.value() > cap
     # how often each value occurs is known exactly while few are distinct, else not at all
     if distinct <= min(cap, cap if counted is None else counted):
         assert counter.counts == Counter(texts)
     else:
         assert counter.counts is None
+
+
+def test_types_counted_to_the_cap_decide_no_identifier() -> None:
+    """A column of such values is never proposed as an identifier, whatever its count."""
+    assert audit_module.COUNTED_TO_CAP <= propose_module._NOT_IDS
+
+
+def _key(text: str) -> tuple[int, str]:
+    return len(text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.none() | st.text("019a", max_size=3),
+    st.lists(st.text("019a", max_size=3), max_size=12),
+    st.booleans(),
+)
+def test_rising_tells_a_column_that_never_goes_down(
+    last: str | None, texts: list[str], ordered: bool
+) -> None:
+    if ordered:  # most drawn lists go down somewhere: half of them are put in order
+        texts = sorted(texts, key=_key)
+    before = [last, *texts] if last is not None else texts
+    goes_up = all(_key(a) <= _key(b) for a, b in pairwise(before))
+    new = rising(last, texts)
+    if not goes_up:
+        assert new is None
+    else:  # each value new when it differs from the one before
+        assert new == [t for a, t in zip([last, *texts], texts, strict=False) if t != a]
+
+
+def _fed(values: list[str], counter: DistinctCounter, size: int = 256) -> DistinctCounter:
+    for start in range(0, len(values), size):
+        counter.update(values[start : start + size])
+    return counter
+
+
+def test_a_column_that_only_goes_up_is_counted_exactly_past_the_cap() -> None:
+    ids = [str(n) for n in range(1, 30_001)]  # 9 → 10 → … → 10000: whole numbers in order
+    repeated = [t for t in ids for _ in range(1 + (t.endswith("7")))]  # some twice, in a row
+    for values in (ids, repeated):
+        counter = _fed(values, DistinctCounter(5_000, 12))
+        assert counter.capped and counter.exact and counter.value() == 30_000
+        assert counter.sketch is None and counter.run is not None
+        assert counter.run.size < 100_000  # kept deflated: a few bytes a value
+
+
+def test_a_column_that_goes_down_after_the_cap_is_estimated_from_all_its_values() -> None:
+    ids = [f"é{n:05d}" for n in range(20_000)]  # two-byte characters, cut across chunks
+    later = ids[:10_000] + [f"é{n:05d}" for n in range(40_000, 41_000)]
+    counter = _fed(ids + later, DistinctCounter(5_000, 12))
+    assert counter.capped and not counter.exact and counter.run is None
+    # every value before the turn is in the sketch: 21,000 distinct, not 31,000 nor 11,000
+    assert abs(counter.value() - 21_000) <= 0.05 * 21_000
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sets(
+        st.integers(0, 3_000).map(str)
+        | st.integers(0, 999).map(lambda n: f"{n:04d}")  # a leading zero: not a plain number
+        | st.text("0é9", min_size=1, max_size=3),
+        max_size=400,
+    ),
+    st.integers(1, 90),
+)
+def test_the_values_a_rising_column_keeps_are_all_given_back(values: set[str], size: int) -> None:
+    """Stretches of whole numbers kept as ranges, the rest deflated: all come back, once."""
+    ordered = sorted(values, key=_key)
+    run = cardinality._Run()
+    for start in range(0, len(ordered), size):
+        assert run.add(ordered[start : start + size])
+    back = [v for chunk in run.values() for v in chunk]
+    assert sorted(back, key=_key) == ordered and run.count == len(ordered)
+
+
+def test_whole_numbers_in_a_row_are_kept_as_one_range() -> None:
+    counter = _fed([str(n) for n in range(1, 200_001)], DistinctCounter(5_000, 12))
+    assert counter.exact and counter.value() == 200_000
+    assert counter.run is not None and counter.run.size < 2_000  # IDs 5002… in one range
+    _fed([str(n) for n in range(100, 3_100)], counter)  # goes down: sketched from all
+    assert not counter.exact and abs(counter.value() - 200_000) <= 0.05 * 200_000
+
+
+def test_a_rising_column_too_large_to_keep_or_holding_the_separator_is_sketched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cardinality, "RUN_BYTES", 4_000)
+    counter = _fed([str(2 * n) for n in range(1, 60_001)], DistinctCounter(5_000, 12))  # gaps
+    assert not counter.exact and abs(counter.value() - 60_000) <= 0.05 * 60_000
+    monkeypatch.undo()
+    values = [f"{n:06d}" for n in range(8_000)]
+    values[7_000] = "007000\x00"  # above the one before it, but holds the separator
+    counter = _fed(values, DistinctCounter(5_000, 12))
+    assert not counter.exact and abs(counter.value() - 8_000) <= 0.05 * 8_000
+    values[3_000] = "003000\x00"  # held before the cap is passed
+    counter = _fed(values, DistinctCounter(5_000, 12))
+    assert not counter.exact and abs(counter.value() - 8_000) <= 0.05 * 8_000
+
+
+def test_a_counter_told_not_to_estimate_stops_at_the_cap() -> None:
+    counter = DistinctCounter(5_000, 12)
+    counter.estimate = False
+    _fed([f"2024-01-{n:06d}" for n in range(9_000, 0, -1)], counter)
+    assert counter.capped and not counter.exact and counter.value() == 5_000
+    assert counter.sketch is None and counter.seen is None and counter.run is None
+    counter.update(["more"])
+    assert counter.value() == 5_000
 
 
 @pytest.mark.parametrize("size", [100, 3_000, 60_000])

@@ -50,6 +50,10 @@ __all__ = [
 
 CARDINALITY_CAP = 5_000  # distinct values counted exactly per column; estimated beyond
 TYPE_SAMPLE = 500  # non-null values per column used to vote on the type
+#: value types whose distinct values are counted up to the cap and no further (then shown as
+#: "5000+"): neither an identifier (the proposal's uniqueness test) nor a list of choices is
+#: made of dates, times, amounts or long texts, so an estimate past the cap would decide nothing
+COUNTED_TO_CAP = frozenset({"date", "datetime", "money", "decimal", "long_text"})
 EXAMPLES = 3
 TOP_VALUES = 12
 
@@ -168,7 +172,7 @@ _BOOL = frozenset({"y", "n", "yes", "no", "true", "false"})
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
-@lru_cache(maxsize=4096)  # the same texts (days, small numbers, codes) recur across columns
+@lru_cache(maxsize=1024)  # the same texts (days, small numbers, codes) recur across columns
 def classify(text: str) -> str:
     """The most specific type a single non-null value looks like.
 
@@ -238,19 +242,24 @@ class _ColumnStats:
 
     @property
     def capped(self) -> bool:
-        return not self.distinct.exact
+        return self.distinct.capped
 
     def add(self, texts: list[str | None], longest: int) -> None:
         """Take in one column's cells for many rows: each stripped, None for a null (the
         reader's :attr:`RowBatch.texts`); ``longest``: the length of the column's longest
         text so far (:attr:`RowBatch.longest`, measured by the reader once per new text)."""
+        if self.distinct.stopped:  # typed and counted to the cap: only nulls and length left
+            nulls = texts.count(None)
+            self.nulls += nulls
+            if nulls < len(texts) and longest > self.max_len:  # as below: some text present
+                self.max_len = longest
+            return
         present: list[str] = list(filter(None, texts))  # a stripped text is never empty
         self.nulls += len(texts) - len(present)
         if not present:
             return
         if longest > self.max_len:
             self.max_len = longest
-        self.distinct.update(present, longest)
         if self.voted < TYPE_SAMPLE:
             sample = present[: TYPE_SAMPLE - self.voted]
             self.voted += len(sample)
@@ -265,6 +274,12 @@ class _ColumnStats:
                     break
                 if text not in self.examples:
                     self.examples.append(text)
+            if self.voted >= TYPE_SAMPLE:
+                (kind, times), *_ = votes.most_common(1)
+                # most of the column one such type: how many values it has past the cap
+                # decides nothing (no identifier is made of them, nor a list of choices)
+                self.distinct.estimate = not (kind in COUNTED_TO_CAP and 2 * times > self.voted)
+        self.distinct.update(present, longest)
 
 
 class _FileStats:
@@ -367,6 +382,7 @@ def _profile(
         null_rate=round(stats.nulls / rows, 4) if rows else 0.0,
         cardinality=stats.distinct.value(),
         cardinality_capped=stats.capped,
+        cardinality_how=stats.distinct.how,
         max_length=stats.max_len,
         type_votes=votes,
         top_values=top,

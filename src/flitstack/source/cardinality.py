@@ -5,10 +5,16 @@ maps) but only an order of magnitude for columns with thousands of values (IDs, 
 :class:`DistinctCounter` keeps the values it has seen (and how often, while they are few) until
 it holds ``cap`` values, then folds them into a :class:`HyperLogLog` sketch of 4 KiB and forgets
 the values, so memory per column is flat whatever the export's size.
+
+A column whose values never go down (IDs and references of an export sorted by them) is counted
+exactly past the cap, with no hash: each value new when it differs from the one before. Its
+values are kept deflated meanwhile (a few MiB at most), so that if the column goes down after
+all, the sketch is built from them and counting goes on as for any other column.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import sys
 import zlib
@@ -17,8 +23,9 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from hashlib import blake2b
-from itertools import compress
-from operator import itemgetter
+from itertools import compress, islice
+from operator import itemgetter, lt, ne
+from typing import Any, Literal
 
 #: 2**12 registers: a standard error of 1.04 / sqrt(4096) ≈ 1.6 %
 HLL_PRECISION = 12
@@ -38,6 +45,14 @@ _MARK_BYTE = 7 if sys.byteorder == "little" else 0
 _GATHER_BELOW = 2
 #: the byte order of ``array("Q")``, which packs the hashes
 _ORDER = sys.byteorder
+#: a column that never goes down keeps its values deflated up to this many bytes (about a
+#: million sorted IDs), then is sketched like any other
+RUN_BYTES = 2 * 1024 * 1024
+#: what separates the values kept deflated (a value holding it is sketched at once)
+_SEP = "\x00"
+#: the bytes of whole numbers kept as ranges (with the separator), and a leading zero
+_DIGITS = b"0123456789\x00"
+_LEADING_ZERO = b"\x000"
 
 
 @lru_cache(maxsize=64)
@@ -159,14 +174,113 @@ def distinct_key(text: str) -> str:
     return f"{text[:64]}… #{digest}"
 
 
+def _length_first(text: str) -> tuple[int, str]:
+    """The (length, text) order: that of whole numbers written plainly (``9`` < ``10``)."""
+    return len(text), text
+
+
+def rising(last: str | None, texts: list[str]) -> list[str] | None:
+    """The values of ``texts`` that are new, when none is below the one before it (the first:
+    below ``last``) in (length, text) order, which is the order of whole numbers written
+    plainly (``9`` < ``10``): then a value is new exactly when it differs from the one before.
+    None when some value is below the one before it."""
+    if not texts:
+        return []
+    first = texts[0]
+    if last is not None and _length_first(first) < _length_first(last):
+        return None
+    lengths = list(map(len, texts))
+    one_length = lengths.count(lengths[0]) == len(lengths)  # IDs of as many digits
+    if one_length and all(map(lt, texts, islice(texts, 1, None))):
+        return texts if first != last else texts[1:]  # each above the one before: all new
+    # a value repeated in a row (a reference, sorted) counted once: what is left must go up
+    steps = map(ne, texts, islice(texts, 1, None))
+    new = [first, *compress(islice(texts, 1, None), steps)]
+    keys: list[Any] = new if one_length else list(map(_length_first, new))
+    if not all(map(lt, keys, islice(keys, 1, None))):
+        return None
+    return new if first != last else new[1:]
+
+
+class _Run:
+    """The distinct values of a column that has only gone up: what its sketch is built from if
+    it goes down later. Whole numbers that follow one another (IDs with no gap) are kept as
+    ranges, nothing per value; other values deflated as they come (sorted IDs take about two
+    bytes each)."""
+
+    __slots__ = ("chunks", "count", "deflate", "ranges", "size")
+
+    def __init__(self) -> None:
+        # a small window and little state (24 KiB): sorted values repeat what is just before
+        self.deflate = zlib.compressobj(1, zlib.DEFLATED, -12, 4)
+        self.chunks: list[bytes] = []
+        #: [first, last] of each stretch of whole numbers kept, written plainly
+        self.ranges: list[list[int]] = []
+        self.count = 0
+        self.size = 0
+
+    def add(self, texts: list[str]) -> bool:
+        """Keep distinct values, each above the one before it in (length, text) order; False
+        when they cannot be kept (one holds the separator, or they outgrow
+        :data:`RUN_BYTES`)."""
+        if not texts:
+            return True
+        joined = _SEP.join(texts)
+        if joined.count(_SEP) != len(texts) - 1:
+            return False
+        self.count += len(texts)
+        data = (joined + _SEP).encode("utf-8", "surrogatepass")
+        if (
+            not data.translate(None, _DIGITS)  # digits only
+            and data[:1] != b"0"
+            and _LEADING_ZERO not in data  # written plainly: no leading zero
+            and len(texts[-1]) <= LONG_VALUE  # (as every value counted is)
+            and int(texts[-1]) - int(texts[0]) == len(texts) - 1  # in order, so no gap
+        ):
+            first, last = int(texts[0]), int(texts[-1])
+            if self.ranges and self.ranges[-1][1] == first - 1:
+                self.ranges[-1][1] = last
+            else:
+                self.ranges.append([first, last])
+                self.size += 16
+        else:
+            deflated = self.deflate.compress(data)
+            if deflated:
+                self.chunks.append(deflated)
+                self.size += len(deflated)
+        return self.size <= RUN_BYTES
+
+    def values(self) -> Iterable[list[str]]:
+        """The values kept, a slice at a time (never all of them inflated at once)."""
+        inflate = zlib.decompressobj(-12)
+        decode = codecs.getincrementaldecoder("utf-8")("surrogatepass").decode
+        rest = ""
+        for chunk in [*self.chunks, self.deflate.flush()]:
+            text = rest + decode(inflate.decompress(chunk))
+            *whole, rest = text.split(_SEP)
+            if whole:
+                yield whole
+        for first, last in self.ranges:
+            for start in range(first, last + 1, 4096):
+                yield list(map(str, range(start, min(start + 4096, last + 1))))
+
+
 class DistinctCounter:
-    """Counts distinct values exactly up to ``cap``, then estimates them with HyperLogLog.
+    """Counts distinct values exactly up to ``cap``, then estimates them with HyperLogLog;
+    exactly still while the values never go down (see :func:`rising`).
 
     How often each value occurs is kept while at most ``counted`` values are distinct (what a
     report lists as a column's top values); past that only which values were seen is kept, a
-    set being several times cheaper to fill than a table of counts."""
+    set being several times cheaper to fill than a table of counts.
 
-    __slots__ = ("cap", "counted", "counts", "seen", "sketch")
+    A counter told not to :attr:`estimate` (a column whose count past the cap decides nothing,
+    such as one of dates) stops counting at the cap: its :meth:`value` is then the cap, a
+    lower bound, and it spends nothing more on the values that follow."""
+
+    __slots__ = (
+        "_rising", "cap", "counted", "counts", "estimate", "last", "run", "seen", "sketch",
+        "stopped",
+    )  # fmt: skip
 
     def __init__(self, cap: int, counted: int | None = None) -> None:
         self.cap = cap
@@ -174,18 +288,55 @@ class DistinctCounter:
         self.counts: Counter[str] | None = Counter()
         self.seen: set[str] | None = None
         self.sketch: HyperLogLog | None = None
+        #: whether values past the cap feed an estimate (else counting stops there)
+        self.estimate = True
+        #: past the cap without an estimate: the count is only known to exceed the cap
+        self.stopped = False
+        #: the last value, while no value has been below the one before it (else None)
+        self.last: str | None = None
+        #: past the cap while the values only went up: they are counted exactly there
+        self.run: _Run | None = None
+        self._rising = True
+
+    @property
+    def capped(self) -> bool:
+        """Whether more values than the cap are distinct (counted past it, or estimated)."""
+        return self.counts is None and self.seen is None
 
     @property
     def exact(self) -> bool:
-        return self.sketch is None
+        """Whether :meth:`value` is the exact count."""
+        return self.sketch is None and not self.stopped
+
+    @property
+    def how(self) -> Literal["exact", "estimated", "at least"]:
+        """How :meth:`value` was counted (when stopped at the cap: at least that many)."""
+        if self.stopped:
+            return "at least"
+        return "estimated" if self.sketch is not None else "exact"
 
     def update(self, texts: list[str], longest: int | None = None) -> None:
         """Add a batch of non-null, stripped values (``longest``: when the caller knows it, the
         length of the longest or more, such as the longest the column has had so far)."""
+        if self.stopped or not texts:
+            return
         if longest is None or longest > LONG_VALUE:  # the batch's own, when it may matter
-            longest = max(map(len, texts), default=0)
+            longest = max(map(len, texts))
         if longest > LONG_VALUE:
             texts = [distinct_key(t) for t in texts]
+        if self._rising:
+            new = rising(self.last, texts)
+            if new is None:
+                self._rising, self.last = False, None
+                if self.run is not None:
+                    self._sketch_run()
+            else:
+                self.last = texts[-1]
+                if self.run is not None:
+                    if self.run.add(new):
+                        return
+                    self._rising, self.last = False, None
+                    self._sketch_run()  # the values outgrew what is kept: sketched from now on
         if self.counts is not None:
             self.counts.update(texts)
             if len(self.counts) <= self.counted:
@@ -198,15 +349,35 @@ class DistinctCounter:
             self.sketch.update(texts)
             return
         if len(self.seen) > self.cap:
-            self.sketch = HyperLogLog()
-            self.sketch.update(list(self.seen))
+            if not self.estimate:
+                self.stopped = True
+            else:
+                run = _Run() if self._rising else None
+                if run is not None and run.add(sorted(self.seen, key=_length_first)):
+                    self.run = run
+                else:
+                    self._rising, self.last = False, None
+                    self.sketch = HyperLogLog()
+                    self.sketch.update(list(self.seen))
             self.seen = None
 
+    def _sketch_run(self) -> None:
+        """Build the sketch from the values kept while the column went up, and forget them."""
+        assert self.run is not None
+        sketch = self.sketch = HyperLogLog()
+        for values in self.run.values():
+            sketch.update(values)
+        self.run = None
+
     def value(self) -> int:
-        """Exact count, or the estimate (never below the cap it has exceeded)."""
+        """Exact count, or the estimate (never below the cap it has exceeded); the cap itself
+        when counting stopped there."""
         if self.counts is not None:
             return len(self.counts)
         if self.seen is not None:
             return len(self.seen)
-        assert self.sketch is not None
+        if self.run is not None:
+            return self.run.count
+        if self.sketch is None:
+            return self.cap
         return max(self.sketch.estimate(), self.cap + 1)

@@ -6,6 +6,8 @@ written to reports and passed around freely.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -23,10 +25,14 @@ class ColumnProfile(BaseModel):
     rows: int = 0
     nulls: int = 0
     null_rate: float = 0.0
-    #: distinct non-null values: exact up to the audit's CARDINALITY_CAP (5,000), beyond it a
+    #: distinct non-null values: exact up to the audit's CARDINALITY_CAP (5,000); beyond it
+    #: (see :attr:`cardinality_how`) exact still for a column that never goes down (IDs in
+    #: order), the cap for dates, times, amounts and long texts (counted no further), else a
     #: HyperLogLog estimate (standard error about 1.6 %)
     cardinality: int = 0
-    cardinality_capped: bool = False  # True when distinct values exceeded the cap (estimated)
+    cardinality_capped: bool = False  # True when distinct values exceeded the cap
+    #: how :attr:`cardinality` was counted: "exact", "estimated", or "at least" (the cap)
+    cardinality_how: Literal["exact", "estimated", "at least"] = "exact"
     max_length: int = 0
     #: share (0..1) of non-null values that look like each type, e.g. {"email": 0.98}
     type_votes: dict[str, float] = Field(default_factory=dict)

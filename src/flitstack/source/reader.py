@@ -308,7 +308,7 @@ class _CellTexts(dict[str, str | None]):
     __slots__ = ("longest", "on", "skipped")
 
     #: cells held before the table is emptied
-    CAP = 4096
+    CAP = 1024
     #: batches read the plain way before the table is tried again
     RETRY = 16
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import compress, islice, repeat
-from operator import eq, itemgetter, not_
+from operator import itemgetter, not_
 from typing import Any, NamedTuple, cast
 
 from flitstack.source.schema import ENUM_ALIASES, NULL_DATE_SENTINELS, NULL_SPELLINGS
@@ -155,7 +155,7 @@ def _named_month(text: str) -> tuple[date, str | None] | None:
         return None
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def date_from(stripped: str) -> ParsedValue:
     """:func:`parse_date` of stripped text that is not a null spelling (the reader's entry: it
     has stripped and nulled the text already). Cached: the same days recur in every file and
@@ -263,9 +263,7 @@ _ISO_SENTINELS = tuple(s for s in sorted(NULL_DATE_SENTINELS) if s[4:5] == "-")
 
 def _dashed(texts: list[str]) -> list[bool]:
     """Whether each text has a '-' fifth (what the parsers read as ISO first), told in C."""
-    if min(map(len, texts), default=5) < 5:
-        return [len(t) > 4 and t[4] == "-" for t in texts]
-    return list(map(eq, map(itemgetter(4), texts), repeat("-")))
+    return list(map(str.startswith, texts, repeat("-"), repeat(4)))
 
 
 def _iso_read(
