@@ -33,7 +33,7 @@ from functools import partial
 from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
 from operator import add, ne, or_, sub
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Protocol
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 from charset_normalizer import from_bytes
 from pydantic import BaseModel, ValidationError
@@ -1124,6 +1124,14 @@ def _header_map(
 BATCH_ROWS = 256
 
 
+class _Pending(NamedTuple):
+    """A typed column of a batch whose values are not listed yet: its texts, and the cache
+    that has parsed each of them (a text it has let go of since is parsed again)."""
+
+    cache: _ParseCache
+    texts: list[str | None]
+
+
 @dataclass(slots=True, eq=False)
 class RowBatch:
     """Consecutive records of one file, parsed a column at a time.
@@ -1135,6 +1143,10 @@ class RowBatch:
     parsed records included. Records rejected before parsing sit in ``before`` under the
     position of the parsed record they precede; parsed records missing a required value are in
     ``rejected``.
+
+    A typed column's texts are parsed (and their problems found) as the batch is made, but its
+    list of values is made only when asked for (:meth:`value_list`, or :attr:`values`): the
+    audit reads most columns as texts only.
     """
 
     file: str
@@ -1144,11 +1156,24 @@ class RowBatch:
     indices: list[int] = field(default_factory=list)
     fields: list[list[str]] = field(default_factory=list)
     texts: list[list[str | None]] = field(default_factory=list)
-    values: list[list[Any]] = field(default_factory=list)
+    #: each column's values, or for a typed column not asked for yet its cache and texts
+    columns: list[list[Any] | _Pending] = field(default_factory=list)
     longest: list[int] = field(default_factory=list)
     problems: dict[int, list[Problem]] = field(default_factory=dict)
     rejected: dict[int, Reject] = field(default_factory=dict)
     before: dict[int, list[Reject]] = field(default_factory=dict)
+
+    @property
+    def values(self) -> list[list[Any]]:
+        """Each column's values over the parsed records (every column read now)."""
+        return list(map(self.value_list, range(len(self.columns))))
+
+    def value_list(self, position: int) -> list[Any]:
+        """The values of the column at ``position`` over the parsed records."""
+        values = self.columns[position]
+        if type(values) is _Pending:
+            values = self.columns[position] = list(map(values.cache.__getitem__, values.texts))
+        return cast("list[Any]", values)
 
     @property
     def records(self) -> int:
@@ -1176,7 +1201,7 @@ class RowBatch:
         """A column's values over the rows (``kept``: from :meth:`kept`), None for each when
         the column is absent: what ``row.values.get(name)`` gives row by row."""
         try:
-            values = self.values[self.names.index(name)]
+            values = self.value_list(self.names.index(name))
         except ValueError:
             return [None] * (len(self.starts) - len(self.rejected))
         return values if kept is None else [values[i] for i in kept]
@@ -1194,7 +1219,7 @@ class RowBatch:
             position = self.names.index(name)
         except ValueError:
             return []
-        values = self.values[position]
+        values = self.value_list(position)
         plain = values is self.texts[position]  # plain text: a non-empty str or None each
         if kept is not None:
             values = [values[i] for i in kept]
@@ -1206,7 +1231,7 @@ class RowBatch:
         """Rows and rejects in file order, counted in ``stats`` as each comes out."""
         file, names, id_column = self.file, self.names, self.id_column
         problems, rejected, before = self.problems, self.rejected, self.before
-        value_rows = list(zip(*self.values, strict=True)) if self.values else []
+        value_rows = list(zip(*self.values, strict=True)) if self.columns else []
         if not value_rows:
             value_rows = [() for _ in self.starts]
         for i, (start, index, fields, values) in enumerate(
@@ -1395,7 +1420,7 @@ def _read_batches(
             )
         batch.starts, batch.indices, batch.fields = starts, indices, records
         cells = list(zip(*records, strict=True)) if records else [()] * width
-        texts_of, values_of = batch.texts, batch.values
+        texts_of, values_of = batch.texts, batch.columns
         formulas = watch is None or watch.formulas
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
@@ -1427,8 +1452,8 @@ def _read_batches(
                 else:
                     values_of.append(texts)
                 continue
-            cache.fill(texts)
-            values_of.append(list(map(cache.__getitem__, texts)))
+            cache.fill(texts)  # each new text parsed now, its problem found
+            values_of.append(_Pending(cache, texts))
             found = cache.problems
             if found and not found.keys().isdisjoint(texts):
                 name = names[position]
@@ -1440,7 +1465,7 @@ def _read_batches(
                         )
                         problems.setdefault(i, []).append(problem)
         for position, label in required:
-            values = values_of[position]
+            values = batch.value_list(position)
             if None in values or "" in values:
                 for i, value in enumerate(values):
                     if (value is None or value == "") and i not in batch.rejected:

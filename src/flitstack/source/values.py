@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import compress, islice, repeat
-from operator import itemgetter, not_
+from operator import eq, itemgetter, not_
 from typing import Any, NamedTuple, cast
 
 from flitstack.source.schema import ENUM_ALIASES, NULL_DATE_SENTINELS, NULL_SPELLINGS
@@ -263,7 +263,9 @@ _ISO_SENTINELS = tuple(s for s in sorted(NULL_DATE_SENTINELS) if s[4:5] == "-")
 
 def _dashed(texts: list[str]) -> list[bool]:
     """Whether each text has a '-' fifth (what the parsers read as ISO first), told in C."""
-    return list(map(str.startswith, texts, repeat("-"), repeat(4)))
+    if min(map(len, texts), default=5) < 5:
+        return [len(t) > 4 and t[4] == "-" for t in texts]
+    return list(map(eq, map(itemgetter(4), texts), repeat("-")))
 
 
 def _iso_read(
