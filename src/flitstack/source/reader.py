@@ -226,7 +226,7 @@ def _parser_for(column: Column) -> Parser | None:
 #: distinct texts one column's cache holds before it is emptied (between two batches of rows):
 #: dates, amounts, codes and choices repeat (a day's dates, a fee schedule); date/times, phones
 #: and e-mails barely do
-_CACHE_CAP = 16_384
+_CACHE_CAP = 8_192
 _CACHE_CAP_UNIQUE = 1_024
 _MOSTLY_UNIQUE = frozenset({Kind.DATETIME, Kind.PHONE, Kind.EMAIL})
 
