@@ -278,6 +278,26 @@ def test_values_listed_late_are_those_listed_at_once(
         monkeypatch.undo()
 
 
+def test_a_bad_value_first_seen_in_a_quiet_batch_is_still_a_problem(tmp_path: Path) -> None:
+    """A batch that brings few new texts leaves them to be parsed as its values are listed:
+    their problems are found then, before the batch is handed on, whoever asks for values."""
+    header = "EntryID,PatientID,EntryDate,EntryType,Amount"
+    lines = [f"{n},1001,2024-03-0{1 + n % 3},Charge,10.00" for n in range(1, 3 * BATCH_ROWS)]
+    lines[2 * BATCH_ROWS + 7] = f"{2 * BATCH_ROWS + 8},1001,2024-13-45,Charge,10.00"
+    (tmp_path / "ledger_entries.csv").write_text("\n".join([header, *lines]) + "\n")
+    rows = [r for r in open_export(tmp_path).read("ledger_entries") if isinstance(r, Row)]
+    bad = [(r.source_id, [p.kind for p in r.problems]) for r in rows if r.problems]
+    assert bad == [(str(2 * BATCH_ROWS + 8), ["bad_date"])]
+    export = open_export(tmp_path)
+    found = [
+        p.kind
+        for b in export.read_batches("ledger_entries")
+        for f in b.problems.values()
+        for p in f
+    ]
+    assert found == ["bad_date"]
+
+
 def test_batches_count_as_rows_do_and_stop_where_the_reader_stops(tmp_path: Path) -> None:
     header = ",".join(spec_for("appointments").column_names)  # type: ignore[union-attr]
     good = "1,7,2024-03-05 14:30,30,,,,,,Completed,D1110,,,\n"

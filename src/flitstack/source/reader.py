@@ -268,10 +268,12 @@ class _ParseCache(dict[str | None, Any]):
         self[text] = value
         return value
 
-    def fill(self, texts: list[str | None]) -> None:
+    def fill(self, texts: list[str | None]) -> bool:
         """Ready a batch's texts: empty the cache past its cap (bounded memory for columns of
         unique values), then, when the last batch brought many new texts, read the new texts
-        the kind's bulk reader takes all at once (dates, date/times), and parse the rest."""
+        the kind's bulk reader takes all at once (dates, date/times), and parse the rest.
+        Whether every text is parsed now (else the new ones are, one lookup miss at a time,
+        as the values are listed)."""
         fresh, self.fresh = self.fresh + len(self) - self.size, 0
         if len(self) > self.cap:
             self.clear()
@@ -294,7 +296,10 @@ class _ParseCache(dict[str | None, Any]):
                 if problem is not None:
                     problems[text] = problem
             self.fresh = len(self) - known
+            self.size = len(self)
+            return True
         self.size = len(self)
+        return False
 
 
 class _CellTexts(dict[str, str | None]):
@@ -1144,9 +1149,9 @@ class RowBatch:
     position of the parsed record they precede; parsed records missing a required value are in
     ``rejected``.
 
-    A typed column's texts are parsed (and their problems found) as the batch is made, but its
-    list of values is made only when asked for (:meth:`value_list`, or :attr:`values`): the
-    audit reads most columns as texts only.
+    A typed column's texts are parsed (and their problems found) as the batch is made; when
+    the batch brought many new texts (all parsed at once), its list of values is made only when
+    asked for (:meth:`value_list`, or :attr:`values`): the audit reads most columns as texts.
     """
 
     file: str
@@ -1452,8 +1457,10 @@ def _read_batches(
                 else:
                     values_of.append(texts)
                 continue
-            cache.fill(texts)  # each new text parsed now, its problem found
-            values_of.append(_Pending(cache, texts))
+            if cache.fill(texts):  # each new text parsed now, its problem found
+                values_of.append(_Pending(cache, texts))  # listed when asked for
+            else:  # a few new texts: parsed as they are looked up, their problems found
+                values_of.append(list(map(cache.__getitem__, texts)))
             found = cache.problems
             if found and not found.keys().isdisjoint(texts):
                 name = names[position]
