@@ -22,12 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flitstack.source import reader as reader_module
 from flitstack.source import values as v
 from flitstack.source.audit import classify
 from flitstack.source.cardinality import HyperLogLog, hash32
 from flitstack.source.damage import _json_list
-from flitstack.source.generator import generate_export
 from flitstack.source.reader import (
     _CDT,
     _CONTROL,
@@ -258,29 +256,9 @@ def test_reading_columns_gives_what_reading_cells_gives(
     assert [item for batch in batches for item in batch.items()] == expected
 
 
-def test_values_listed_late_are_those_listed_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch lists a typed column's values only when asked: asked after later batches have
-    emptied the parse caches (a cap of 4 texts here, batches of 16 records), each text is
-    parsed again, to the same value, and no problem is counted twice."""
-    generate_export(tmp_path, 40, seed=5)
-    for stem in ("appointments", "ledger_entries", "patients"):
-        at_once = list(open_export(tmp_path).read(stem))
-        monkeypatch.setattr(reader_module, "_CACHE_CAP", 4)
-        monkeypatch.setattr(reader_module, "_CACHE_CAP_UNIQUE", 4)
-        monkeypatch.setattr(reader_module, "BATCH_ROWS", 16)
-        export = open_export(tmp_path)
-        batches = list(export.read_batches(stem))
-        assert len(batches) > 2
-        assert any(type(c) is reader_module._Pending for b in batches for c in b.columns)
-        assert [item for batch in batches for item in batch.items()] == at_once, stem
-        monkeypatch.undo()
-
-
 def test_a_bad_value_first_seen_in_a_quiet_batch_is_still_a_problem(tmp_path: Path) -> None:
-    """A batch that brings few new texts leaves them to be parsed as its values are listed:
-    their problems are found then, before the batch is handed on, whoever asks for values."""
+    """A batch that brings few new texts has them parsed one lookup miss at a time: their
+    problems are found all the same, before the batch is handed on."""
     header = "EntryID,PatientID,EntryDate,EntryType,Amount"
     lines = [f"{n},1001,2024-03-0{1 + n % 3},Charge,10.00" for n in range(1, 3 * BATCH_ROWS)]
     lines[2 * BATCH_ROWS + 7] = f"{2 * BATCH_ROWS + 8},1001,2024-13-45,Charge,10.00"

@@ -33,7 +33,7 @@ from functools import partial
 from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
 from operator import add, ne, or_, sub
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, NamedTuple, Protocol, cast
+from typing import IO, Any, Protocol
 
 from charset_normalizer import from_bytes
 from pydantic import BaseModel, ValidationError
@@ -226,7 +226,7 @@ def _parser_for(column: Column) -> Parser | None:
 #: distinct texts one column's cache holds before it is emptied (between two batches of rows):
 #: dates, amounts, codes and choices repeat (a day's dates, a fee schedule); date/times, phones
 #: and e-mails barely do
-_CACHE_CAP = 8_192
+_CACHE_CAP = 16_384
 _CACHE_CAP_UNIQUE = 1_024
 _MOSTLY_UNIQUE = frozenset({Kind.DATETIME, Kind.PHONE, Kind.EMAIL})
 
@@ -268,12 +268,10 @@ class _ParseCache(dict[str | None, Any]):
         self[text] = value
         return value
 
-    def fill(self, texts: list[str | None]) -> bool:
+    def fill(self, texts: list[str | None]) -> None:
         """Ready a batch's texts: empty the cache past its cap (bounded memory for columns of
         unique values), then, when the last batch brought many new texts, read the new texts
-        the kind's bulk reader takes all at once (dates, date/times), and parse the rest.
-        Whether every text is parsed now (else the new ones are, one lookup miss at a time,
-        as the values are listed)."""
+        the kind's bulk reader takes all at once (dates, date/times), and parse the rest."""
         fresh, self.fresh = self.fresh + len(self) - self.size, 0
         if len(self) > self.cap:
             self.clear()
@@ -296,10 +294,7 @@ class _ParseCache(dict[str | None, Any]):
                 if problem is not None:
                     problems[text] = problem
             self.fresh = len(self) - known
-            self.size = len(self)
-            return True
         self.size = len(self)
-        return False
 
 
 class _CellTexts(dict[str, str | None]):
@@ -1129,14 +1124,6 @@ def _header_map(
 BATCH_ROWS = 256
 
 
-class _Pending(NamedTuple):
-    """A typed column of a batch whose values are not listed yet: its texts, and the cache
-    that has parsed each of them (a text it has let go of since is parsed again)."""
-
-    cache: _ParseCache
-    texts: list[str | None]
-
-
 @dataclass(slots=True, eq=False)
 class RowBatch:
     """Consecutive records of one file, parsed a column at a time.
@@ -1148,10 +1135,6 @@ class RowBatch:
     parsed records included. Records rejected before parsing sit in ``before`` under the
     position of the parsed record they precede; parsed records missing a required value are in
     ``rejected``.
-
-    A typed column's texts are parsed (and their problems found) as the batch is made; when
-    the batch brought many new texts (all parsed at once), its list of values is made only when
-    asked for (:meth:`value_list`, or :attr:`values`): the audit reads most columns as texts.
     """
 
     file: str
@@ -1161,24 +1144,11 @@ class RowBatch:
     indices: list[int] = field(default_factory=list)
     fields: list[list[str]] = field(default_factory=list)
     texts: list[list[str | None]] = field(default_factory=list)
-    #: each column's values, or for a typed column not asked for yet its cache and texts
-    columns: list[list[Any] | _Pending] = field(default_factory=list)
+    values: list[list[Any]] = field(default_factory=list)
     longest: list[int] = field(default_factory=list)
     problems: dict[int, list[Problem]] = field(default_factory=dict)
     rejected: dict[int, Reject] = field(default_factory=dict)
     before: dict[int, list[Reject]] = field(default_factory=dict)
-
-    @property
-    def values(self) -> list[list[Any]]:
-        """Each column's values over the parsed records (every column read now)."""
-        return list(map(self.value_list, range(len(self.columns))))
-
-    def value_list(self, position: int) -> list[Any]:
-        """The values of the column at ``position`` over the parsed records."""
-        values = self.columns[position]
-        if type(values) is _Pending:
-            values = self.columns[position] = list(map(values.cache.__getitem__, values.texts))
-        return cast("list[Any]", values)
 
     @property
     def records(self) -> int:
@@ -1206,7 +1176,7 @@ class RowBatch:
         """A column's values over the rows (``kept``: from :meth:`kept`), None for each when
         the column is absent: what ``row.values.get(name)`` gives row by row."""
         try:
-            values = self.value_list(self.names.index(name))
+            values = self.values[self.names.index(name)]
         except ValueError:
             return [None] * (len(self.starts) - len(self.rejected))
         return values if kept is None else [values[i] for i in kept]
@@ -1224,7 +1194,7 @@ class RowBatch:
             position = self.names.index(name)
         except ValueError:
             return []
-        values = self.value_list(position)
+        values = self.values[position]
         plain = values is self.texts[position]  # plain text: a non-empty str or None each
         if kept is not None:
             values = [values[i] for i in kept]
@@ -1236,7 +1206,7 @@ class RowBatch:
         """Rows and rejects in file order, counted in ``stats`` as each comes out."""
         file, names, id_column = self.file, self.names, self.id_column
         problems, rejected, before = self.problems, self.rejected, self.before
-        value_rows = list(zip(*self.values, strict=True)) if self.columns else []
+        value_rows = list(zip(*self.values, strict=True)) if self.values else []
         if not value_rows:
             value_rows = [() for _ in self.starts]
         for i, (start, index, fields, values) in enumerate(
@@ -1425,7 +1395,7 @@ def _read_batches(
             )
         batch.starts, batch.indices, batch.fields = starts, indices, records
         cells = list(zip(*records, strict=True)) if records else [()] * width
-        texts_of, values_of = batch.texts, batch.columns
+        texts_of, values_of = batch.texts, batch.values
         formulas = watch is None or watch.formulas
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
@@ -1457,10 +1427,8 @@ def _read_batches(
                 else:
                     values_of.append(texts)
                 continue
-            if cache.fill(texts):  # each new text parsed now, its problem found
-                values_of.append(_Pending(cache, texts))  # listed when asked for
-            else:  # a few new texts: parsed as they are looked up, their problems found
-                values_of.append(list(map(cache.__getitem__, texts)))
+            cache.fill(texts)
+            values_of.append(list(map(cache.__getitem__, texts)))
             found = cache.problems
             if found and not found.keys().isdisjoint(texts):
                 name = names[position]
@@ -1472,7 +1440,7 @@ def _read_batches(
                         )
                         problems.setdefault(i, []).append(problem)
         for position, label in required:
-            values = batch.value_list(position)
+            values = values_of[position]
             if None in values or "" in values:
                 for i, value in enumerate(values):
                     if (value is None or value == "") and i not in batch.rejected:

@@ -241,23 +241,11 @@ def datetime_from(stripped: str) -> ParsedValue:
     return _new(ParsedValue, (datetime.combine(d, clock), None))
 
 
-class _Days(dict[str, ParsedValue]):
-    """:func:`parse_date` of a date/time's date part by its text, each read once (days repeat
-    across a file's date/times), emptied past room for the days of decades: a table rather
-    than an LRU cache, for a fraction of the memory a day."""
-
-    __slots__ = ()
-
-    ROOM = 16384
-
-    def __missing__(self, head: str) -> ParsedValue:
-        if len(self) >= self.ROOM:
-            self.clear()
-        day = self[head] = parse_date(head)
-        return day
-
-
-_day: Callable[[str], ParsedValue] = _Days().__getitem__
+@lru_cache(maxsize=16384)
+def _day(head: str) -> ParsedValue:
+    """:func:`parse_date` of a date/time's date part (cached, with room for the days of
+    decades: days repeat across a file's date/times)."""
+    return parse_date(head)
 
 
 @lru_cache(maxsize=2048)
