@@ -306,7 +306,7 @@ class DistinctCounter:
     @property
     def exact(self) -> bool:
         """Whether :meth:`value` is the exact count."""
-        return self.sketch is None and not self.stopped
+        return self.how == "exact"
 
     @property
     def how(self) -> Literal["exact", "estimated", "at least"]:
@@ -327,16 +327,13 @@ class DistinctCounter:
         if self._rising:
             new = rising(self.last, texts)
             if new is None:
-                self._rising, self.last = False, None
-                if self.run is not None:
-                    self._sketch_run()
+                self._stop_rising()
             else:
                 self.last = texts[-1]
                 if self.run is not None:
                     if self.run.add(new):
                         return
-                    self._rising, self.last = False, None
-                    self._sketch_run()  # the values outgrew what is kept: sketched from now on
+                    self._stop_rising()  # the values outgrew what is kept: sketched from now on
         if self.counts is not None:
             self.counts.update(texts)
             if len(self.counts) <= self.counted:
@@ -356,18 +353,20 @@ class DistinctCounter:
                 if run is not None and run.add(sorted(self.seen, key=_length_first)):
                     self.run = run
                 else:
-                    self._rising, self.last = False, None
+                    self._stop_rising()
                     self.sketch = HyperLogLog()
                     self.sketch.update(list(self.seen))
             self.seen = None
 
-    def _sketch_run(self) -> None:
-        """Build the sketch from the values kept while the column went up, and forget them."""
-        assert self.run is not None
-        sketch = self.sketch = HyperLogLog()
-        for values in self.run.values():
-            sketch.update(values)
-        self.run = None
+    def _stop_rising(self) -> None:
+        """The column has gone down (or its values can no longer be kept): no more order is
+        tracked, and the values kept while it went up, if any, build the sketch."""
+        self._rising, self.last = False, None
+        if self.run is not None:
+            sketch = self.sketch = HyperLogLog()
+            for values in self.run.values():
+                sketch.update(values)
+            self.run = None
 
     def value(self) -> int:
         """Exact count, or the estimate (never below the cap it has exceeded); the cap itself
