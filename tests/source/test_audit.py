@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import stat
 from collections import Counter
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -394,11 +395,24 @@ def test_whole_numbers_in_a_row_are_kept_as_one_range() -> None:
     assert not counter.exact and abs(counter.value() - 200_000) <= 0.05 * 200_000
 
 
+def test_sorted_references_with_gaps_are_kept_as_gaps_well_under_a_byte_each() -> None:
+    """A file sorted by patient: each patient referred to a few times, some never."""
+    rng = random.Random(3)
+    patients = list(accumulate(rng.choices((1, 1, 1, 2, 3), k=150_000), initial=1000))
+    refs = [str(p) for p in patients for _ in range(rng.randint(1, 4))]
+    counter = _fed(refs, DistinctCounter(5_000, 12))
+    assert counter.exact and counter.value() == len(set(refs)) == 150_001
+    assert counter.run is not None and counter.run.size < 0.5 * 150_000
+    back = [v for chunk in counter.run.values() for v in chunk]
+    assert len(back) == counter.run.count == 150_001 and set(back) == set(refs)
+
+
 def test_a_rising_column_too_large_to_keep_or_holding_the_separator_is_sketched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cardinality, "RUN_BYTES", 4_000)
-    counter = _fed([str(2 * n) for n in range(1, 60_001)], DistinctCounter(5_000, 12))  # gaps
+    gaps = random.Random(7).choices(range(1, 1_000), k=60_000)  # gaps that do not deflate away
+    counter = _fed(list(map(str, accumulate(gaps))), DistinctCounter(5_000, 12))
     assert not counter.exact and abs(counter.value() - 60_000) <= 0.05 * 60_000
     monkeypatch.undo()
     values = [f"{n:06d}" for n in range(8_000)]

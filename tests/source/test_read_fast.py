@@ -308,6 +308,54 @@ def test_control_character_after_many_clean_rows_is_still_found(tmp_path: Path) 
         assert [p.kind for p in rows[-1].problems] == ["control_characters"], encoding
 
 
+_NOTE_PIECES = st.sampled_from(["plain words ", "x" * 3000, "line\nbreak ", "\x00", "\x07",
+                                 '="1001"', "=", '"', "é"])  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 400),
+            st.lists(_NOTE_PIECES, max_size=12).map("".join) | st.just('="1001"'),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["utf-8", "utf-8-sig"]),
+)
+def test_controls_and_formulas_are_found_whichever_chunk_holds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[tuple[int, str]], encoding: str
+) -> None:
+    """Only the batches read from a chunk holding a control byte or ``="`` are searched: what
+    is found equals searching every batch, however long the records across chunks are."""
+    header = "NoteID,PatientID,NoteText"
+    lines, n = [], 0
+    for clean, note in notes:
+        for _ in range(clean):
+            n += 1
+            lines.append(f"{n},7,fine\n")
+        n += 1
+        quoted = note.replace('"', '""')  # a cell kept as text by Excel is written as is
+        lines.append(f"{n},7,{note}\n" if note == '="1001"' else f'{n},7,"{quoted}"\n')
+    (tmp_path / "clinical_notes.csv").write_bytes(
+        (header + "\n" + "".join(lines)).encode(encoding, "replace")
+    )
+
+    def read() -> list[Any]:
+        found = []
+        for batch in open_export(tmp_path).read_batches("clinical_notes"):
+            found.append((batch.texts, sorted(batch.problems.items()), sorted(batch.rejected)))
+        return found
+
+    watched = read()
+    with monkeypatch.context() as patch:  # no watch: every batch searched
+        patch.setattr("flitstack.source.reader._bytes_show_controls", lambda encoding: False)
+        assert watched == read()
+
+
 # --- nulls, typed entries, bulk ISO dates ----------------------------------------------------
 
 

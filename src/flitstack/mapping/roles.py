@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flitstack.errors import BadInput
-from flitstack.mapping.workbook import ColumnMap, Workbook
 from flitstack.source.schema import FILES
+
+if TYPE_CHECKING:  # the audit reads headers through here without loading the workbook's YAML
+    from flitstack.mapping.workbook import ColumnMap, Workbook
 
 
 class BindingError(BadInput):

@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from hashlib import blake2b
-from itertools import compress, islice
-from operator import itemgetter, lt, ne
+from itertools import accumulate, compress, islice
+from operator import itemgetter, lt, ne, sub
 from typing import Any, Literal
 
 #: 2**12 registers: a standard error of 1.04 / sqrt(4096) ≈ 1.6 %
@@ -204,16 +204,21 @@ def rising(last: str | None, texts: list[str]) -> list[str] | None:
 
 class _Run:
     """The distinct values of a column that has only gone up: what its sketch is built from if
-    it goes down later. Whole numbers that follow one another (IDs with no gap) are kept as
-    ranges, nothing per value; other values deflated as they come (sorted IDs take about two
-    bytes each)."""
+    it goes down later. Whole numbers written plainly are kept as ranges while they follow one
+    another (IDs with no gap), nothing per value, else as the gaps between them, deflated
+    (sorted references take well under a byte each); other values deflated as they come
+    (sorted codes take about two bytes each)."""
 
-    __slots__ = ("chunks", "count", "deflate", "ranges", "size")
+    __slots__ = ("chunks", "count", "deflate", "gap_chunks", "gaps", "ranges", "size", "top")
 
     def __init__(self) -> None:
-        # a small window and little state (24 KiB): sorted values repeat what is just before
+        # a small window and little state (24 KiB each): sorted values repeat what is just before
         self.deflate = zlib.compressobj(1, zlib.DEFLATED, -12, 4)
         self.chunks: list[bytes] = []
+        self.gaps = zlib.compressobj(6, zlib.DEFLATED, -12, 4)
+        self.gap_chunks: list[bytes] = []
+        #: the largest whole number kept as a gap (each gap is from the one before it)
+        self.top = 0
         #: [first, last] of each stretch of whole numbers kept, written plainly
         self.ranges: list[list[int]] = []
         self.count = 0
@@ -235,14 +240,23 @@ class _Run:
             and data[:1] != b"0"
             and _LEADING_ZERO not in data  # written plainly: no leading zero
             and len(texts[-1]) <= LONG_VALUE  # (as every value counted is)
-            and int(texts[-1]) - int(texts[0]) == len(texts) - 1  # in order, so no gap
         ):
+            # in (length, text) order whole numbers written plainly are in numeric order
             first, last = int(texts[0]), int(texts[-1])
-            if self.ranges and self.ranges[-1][1] == first - 1:
-                self.ranges[-1][1] = last
+            if last - first == len(texts) - 1:  # no gap
+                if self.ranges and self.ranges[-1][1] == first - 1:
+                    self.ranges[-1][1] = last
+                else:
+                    self.ranges.append([first, last])
+                    self.size += 16
             else:
-                self.ranges.append([first, last])
-                self.size += 16
+                numbers = list(map(int, texts))
+                gaps = map(sub, numbers, [self.top, *numbers])
+                self.top = last
+                kept = self.gaps.compress(("\n".join(map(str, gaps)) + "\n").encode("ascii"))
+                if kept:
+                    self.gap_chunks.append(kept)
+                    self.size += len(kept)
         else:
             deflated = self.deflate.compress(data)
             if deflated:
@@ -260,6 +274,14 @@ class _Run:
             *whole, rest = text.split(_SEP)
             if whole:
                 yield whole
+        inflate, top, rest = zlib.decompressobj(-12), 0, ""
+        for chunk in [*self.gap_chunks, self.gaps.flush()]:
+            text = rest + inflate.decompress(chunk).decode("ascii")
+            *whole, rest = text.split("\n")
+            if whole:
+                numbers = list(accumulate(map(int, whole), initial=top))
+                top = numbers[-1]
+                yield list(map(str, islice(numbers, 1, None)))
         for first, last in self.ranges:
             for start in range(first, last + 1, 4096):
                 yield list(map(str, range(start, min(start + 4096, last + 1))))

@@ -1062,25 +1062,40 @@ def _bytes_show_controls(encoding: str) -> bool:
 
 
 class _ControlWatch(io.BufferedIOBase):
-    """A file's bytes passed on unchanged, a chunk at a time, noting in :attr:`seen` whether a
-    control byte has gone by: while none has, no record read holds a control character."""
+    """A file's bytes passed on unchanged, a chunk at a time, noting which chunks hold a control
+    byte or ``="`` (a cell Excel was told to keep as text: ``="1001"``).
+
+    A text wrapper reading lines keeps, between two lines, only text of the last chunk it read.
+    So the records read after chunk number ``mark`` was the last one read come from chunks
+    ``mark`` and later: :meth:`controls_since` and :meth:`formulas_since` say whether any of
+    those could hold a control character or ``="``; when not, the records need no search."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         super().__init__()
         self._inner = inner
-        self.seen = False
-        #: whether ``="`` has gone by: a cell Excel was told to keep as text (``="1001"``)
-        self.formulas = False
+        #: chunks read so far (the last read is chunk number ``reads``)
+        self.reads = 0
+        #: the number of the last chunk read that held a control byte, ``="`` (-1: none yet)
+        self.control_at = -1
+        self.formula_at = -1
         self._last = b""
 
     def readable(self) -> bool:
         return True
 
+    def controls_since(self, mark: int) -> bool:
+        return self.control_at >= mark
+
+    def formulas_since(self, mark: int) -> bool:
+        return self.formula_at >= mark
+
     def _look(self, data: bytes) -> None:
-        if not self.seen and data.translate(None, _NOT_CONTROL_BYTES):
-            self.seen = True
-        if not self.formulas and data:
-            self.formulas = b'="' in self._last + data[:1] or data.find(b'="') >= 0
+        self.reads += 1
+        if data.translate(None, _NOT_CONTROL_BYTES):
+            self.control_at = self.reads
+        if data and (b'="' in self._last + data[:1] or data.find(b'="') >= 0):
+            self.formula_at = self.reads  # (one cut between two chunks: the later one)
+        if data:
             self._last = data[-1:]
 
     def read1(self, size: int = -1) -> bytes:
@@ -1189,7 +1204,8 @@ class RowBatch:
 
     def present(self, name: str, kept: list[int] | None) -> list[str]:
         """A column's values that are not null, as text, over the rows (``kept``: from
-        :meth:`kept`); [] if the column is absent."""
+        :meth:`kept`); [] if the column is absent. May be the batch's own list: not to be
+        changed."""
         try:
             position = self.names.index(name)
         except ValueError:
@@ -1199,7 +1215,7 @@ class RowBatch:
         if kept is not None:
             values = [values[i] for i in kept]
         if plain:
-            return list(filter(None, values))
+            return values if all(values) else list(filter(None, values))
         return [str(value) for value in values if value is not None]
 
     def items(self, stats: ReadStats | None = None) -> Iterator[Row | Reject]:
@@ -1344,8 +1360,8 @@ def _read_batches(
     stripped and nulled in C, each distinct text of a typed column parsed once. Rows are not
     counted in ``stats`` here (see :meth:`RowBatch.items` and :meth:`RowBatch.count`).
 
-    ``watch``, the file's bytes under ``text``, spares looking for control characters in the
-    records while no control byte has been read."""
+    ``watch``, the file's bytes under ``text``, spares looking for control characters (and
+    ``="``) in a batch's records when none of the bytes they were read from holds one."""
     reader = csv.reader(text, strict=True, delimiter=stats.delimiter)
     try:
         for _ in stats.preamble:  # lines above the header (a report's title): not rows
@@ -1381,22 +1397,28 @@ def _read_batches(
         if day_first and column is not None and column.kind in (Kind.DATE, Kind.DATETIME)
     }
 
-    def parse(starts: list[int], records: list[list[str]], first: int) -> RowBatch:
+    def parse(
+        starts: list[int], records: list[list[str]], first: int, mark: int, even: bool | None
+    ) -> RowBatch:
+        """The batch of ``records``, read since chunk ``mark`` of the file was the last read
+        (``even``: whether every record is as wide as the header, None when not known)."""
         batch = RowBatch(stem, names, id_column)
         problems = batch.problems
         indices = list(range(first, first + len(records)))
         # hostile records are rare: one test of the whole batch decides whether to look closer
-        controls = (watch is None or watch.seen) and _CONTROL.search(
+        controls = (watch is None or watch.controls_since(mark)) and _CONTROL.search(
             "".join(chain.from_iterable(records))
         ) is not None
-        if controls or any(map(width.__ne__, map(len, records))):
+        if even is None:
+            even = list(map(len, records)).count(width) == len(records)
+        if controls or not even:
             starts, indices, records = _screen(
                 stem, names, keys, width, batch, starts, indices, records
             )
         batch.starts, batch.indices, batch.fields = starts, indices, records
         cells = list(zip(*records, strict=True)) if records else [()] * width
         texts_of, values_of = batch.texts, batch.values
-        formulas = watch is None or watch.formulas
+        formulas = watch is None or watch.formulas_since(mark)
         for position, (column, cache, known) in enumerate(
             zip(cells, caches, cell_texts, strict=True)
         ):
@@ -1461,6 +1483,7 @@ def _read_batches(
     line = reader.line_num  # lines read so far
     first = 1  # index of the next record
     records: list[list[str]] = []
+    mark = 0 if watch is None else watch.reads  # the last chunk read before the batch's records
     failure = take(records, 1)
     if records:  # as the decoder has seen them by the first record
         stats.newline = _newline(text)
@@ -1468,7 +1491,10 @@ def _read_batches(
         failure = take(records, BATCH_ROWS - 1)
     while records:
         after = reader.line_num
-        if failure is None and after - line == len(records) and min(map(len, records)) > 1:
+        lengths = list(map(len, records))
+        even: bool | None = lengths.count(width) == len(records)  # all as wide as the header
+        one_line = failure is None and after - line == len(records)
+        if one_line and (width > 1 if even else min(lengths) > 1):
             starts = list(range(line + 1, after + 1))  # one line each, none blank
             line = after
         else:  # records over several lines, blank lines or a failure: lines counted
@@ -1481,12 +1507,14 @@ def _read_batches(
             )
             starts = list(compress(map((1).__add__, ends), kept))
             records = list(compress(records, kept))
+            even = None
         if records:
-            yield parse(starts, records, first)
+            yield parse(starts, records, first, mark, even)
             first += len(records)
         if failure is not None:
             break
         records = []
+        mark = 0 if watch is None else watch.reads
         failure = take(records, BATCH_ROWS)
     if isinstance(failure, csv.Error):
         start = line + 1

@@ -241,11 +241,21 @@ def datetime_from(stripped: str) -> ParsedValue:
     return _new(ParsedValue, (datetime.combine(d, clock), None))
 
 
-@lru_cache(maxsize=16384)
-def _day(head: str) -> ParsedValue:
-    """:func:`parse_date` of a date/time's date part (cached, with room for the days of
-    decades: days repeat across a file's date/times)."""
-    return parse_date(head)
+class _Days(dict[str, ParsedValue]):
+    """:func:`parse_date` of a date/time's date part, by text: days repeat across a file's
+    date/times. Room for the days of decades written two ways; emptied when full."""
+
+    CAP = 16384
+
+    def __missing__(self, head: str) -> ParsedValue:
+        if len(self) >= self.CAP:
+            self.clear()
+        day = self[head] = parse_date(head)
+        return day
+
+
+_DAYS = _Days()
+_day = _DAYS.__getitem__
 
 
 @lru_cache(maxsize=2048)
@@ -256,6 +266,15 @@ def _clock(tail: str) -> time | None:
 
 
 _BAD_DATETIME = ParsedValue(None, "bad_datetime")
+
+
+def forget_parsed() -> None:
+    """Empty the caches of dates, days and times read (a few MB once full): called when a
+    read is over, so what follows it (the audit's checks in SQLite) does not hold them too."""
+    for cached in (date_from, _clock):
+        cached.cache_clear()
+    _DAYS.clear()
+
 
 #: the sentinel dates an ISO text may begin with
 _ISO_SENTINELS = tuple(s for s in sorted(NULL_DATE_SENTINELS) if s[4:5] == "-")
