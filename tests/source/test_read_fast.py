@@ -256,6 +256,33 @@ def test_reading_columns_gives_what_reading_cells_gives(
     assert [item for batch in batches for item in batch.items()] == expected
 
 
+def test_date_times_read_a_batch_at_a_time_keep_every_problem_and_value(tmp_path: Path) -> None:
+    """Date/times barely repeat: a batch the bulk reader reads whole skips the table. Batches
+    holding a null, a sentinel, a bad or a day-first value go through it, and later ones too
+    for a while: each value is the one-cell reading's, each problem found."""
+    header = ",".join(spec_for("appointments").column_names)  # type: ignore[union-attr]
+    start = datetime(2024, 3, 5, 8, 0)
+    whens = [f"{start.replace(minute=n % 60, hour=8 + n // 60 % 10):%Y-%m-%d %H:%M}" for n in
+             range(6 * BATCH_ROWS)]  # fmt: skip
+    whens[BATCH_ROWS + 3] = "2024-13-45 10:00"
+    whens[3 * BATCH_ROWS + 1] = "0000-00-00 00:00"
+    whens[3 * BATCH_ROWS + 2] = ""
+    whens[4 * BATCH_ROWS + 5] = "03/05/2024 2:30 PM"
+    whens[5 * BATCH_ROWS + 9] = "2024-03-05T25:00"
+    body = "".join(f"{n},7,{w},30,,,,,,Completed,D1110,,,\n" for n, w in enumerate(whens, 1))
+    (tmp_path / "appointments.csv").write_text(f"{header}\n{body}")
+    rows = [r for r in open_export(tmp_path).read("appointments") if isinstance(r, Row)]
+    assert len(rows) == len(whens)
+    column = spec_for("appointments").column("StartDateTime")  # type: ignore[union-attr]
+    assert column is not None
+    for row, when in zip(rows, whens, strict=True):
+        expected = _reference_parse(column, when)
+        assert row.values["StartDateTime"] == expected.value, when
+        kinds = [p.kind for p in row.problems if p.column == "StartDateTime"]
+        assert kinds == ([expected.problem] if expected.problem else []), when
+    assert sum(1 for r in rows for p in r.problems if p.column == "StartDateTime") == 2
+
+
 def test_a_bad_value_first_seen_in_a_quiet_batch_is_still_a_problem(tmp_path: Path) -> None:
     """A batch that brings few new texts has them parsed one lookup miss at a time: their
     problems are found all the same, before the batch is handed on."""

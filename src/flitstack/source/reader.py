@@ -33,7 +33,7 @@ from functools import partial
 from itertools import accumulate, chain, compress, count, filterfalse, islice, repeat
 from operator import add, ne, or_, sub
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from charset_normalizer import from_bytes
 from pydantic import BaseModel, ValidationError
@@ -244,13 +244,17 @@ class _ParseCache(dict[str | None, Any]):
     is read (``None``, a null, is ``None``); the problem of each text that has one is kept in
     :attr:`problems`. Looking a whole column up is one ``map`` over the dict, in C."""
 
-    __slots__ = ("bulk", "cap", "fresh", "parse", "problems", "size")
+    __slots__ = ("bulk", "cap", "fresh", "parse", "problems", "size", "unique", "wait")
+
+    #: batches read through the table after one the bulk reader did not read whole
+    WAIT = 16
 
     def __init__(
         self,
         parse: Parser,
         cap: int = _CACHE_CAP,
         bulk: Callable[[list[str]], tuple[list[str], list[Any]]] | None = None,
+        unique: bool = False,
     ) -> None:
         super().__init__()
         self.parse = parse
@@ -260,6 +264,9 @@ class _ParseCache(dict[str | None, Any]):
         self[None] = None
         self.size = len(self)  # after the last fill
         self.fresh = BATCH_ROWS  # texts the last batch brought
+        #: texts that barely repeat (date/times): a batch is read whole, with no table
+        self.unique = unique and bulk is not None
+        self.wait = 0
 
     def __missing__(self, text: str) -> Any:
         value, problem = self.parse(text)
@@ -267,6 +274,21 @@ class _ParseCache(dict[str | None, Any]):
             self.problems[text] = problem
         self[text] = value
         return value
+
+    def read_whole(self, texts: list[str | None]) -> list[Any] | None:
+        """The values of a batch of a column whose texts barely repeat, read by the kind's bulk
+        reader at once with no table, when it reads every text (no null, none it leaves to
+        the parser, so no problem); else None, and the batch is read through the table, as
+        are the next :attr:`WAIT`."""
+        if not self.unique or self.wait or not all(texts):
+            self.wait = max(self.wait - 1, 0)
+            return None
+        assert self.bulk is not None
+        read, values = self.bulk(cast("list[str]", texts))
+        if len(read) == len(texts):
+            return values
+        self.wait = self.WAIT
+        return None
 
     def fill(self, texts: list[str | None]) -> None:
         """Ready a batch's texts: empty the cache past its cap (bounded memory for columns of
@@ -356,8 +378,9 @@ def _cache_for(column: Column) -> _ParseCache | None:
     parse = _parser_for(column)
     if parse is None:
         return None
-    cap = _CACHE_CAP_UNIQUE if column.kind in _MOSTLY_UNIQUE else _CACHE_CAP
-    return _ParseCache(parse, cap, _BULK_READERS.get(column.kind))
+    unique = column.kind in _MOSTLY_UNIQUE
+    cap = _CACHE_CAP_UNIQUE if unique else _CACHE_CAP
+    return _ParseCache(parse, cap, _BULK_READERS.get(column.kind), unique)
 
 
 #: non-ASCII characters whose case folding is ASCII (tests/source check the list is complete):
@@ -1448,6 +1471,10 @@ def _read_batches(
                     )
                 else:
                     values_of.append(texts)
+                continue
+            whole = cache.read_whole(texts)
+            if whole is not None:  # every text read, none with a problem
+                values_of.append(whole)
                 continue
             cache.fill(texts)
             values_of.append(list(map(cache.__getitem__, texts)))
