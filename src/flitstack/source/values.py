@@ -224,7 +224,8 @@ def datetime_from(stripped: str) -> ParsedValue:
         except ValueError:
             pass
     head, tail = _split_date_time(stripped)
-    day = _day(head)
+    known = _day(head)
+    day = parse_date(head) if known is None else _new(ParsedValue, (known, None))
     if day.problem:
         named = _named_month(stripped)  # Jan 1, 2023 10:15: the month as a name
         if named is None:
@@ -241,16 +242,17 @@ def datetime_from(stripped: str) -> ParsedValue:
     return _new(ParsedValue, (datetime.combine(d, clock), None))
 
 
-class _Days(dict[str, ParsedValue]):
-    """:func:`parse_date` of a date/time's date part, by text: days repeat across a file's
-    date/times. Room for the days of decades written two ways; emptied when full."""
+class _Days(dict[str, date | None]):
+    """The day a date/time's date part stands for, by text (None: a null date, or not a date:
+    :func:`parse_date` says which). Days repeat across a file's date/times: room for the days
+    of decades written two ways; emptied when full. A day alone, not its reading, is kept."""
 
     CAP = 16384
 
-    def __missing__(self, head: str) -> ParsedValue:
+    def __missing__(self, head: str) -> date | None:
         if len(self) >= self.CAP:
             self.clear()
-        day = self[head] = parse_date(head)
+        day = self[head] = parse_date(head).value
         return day
 
 
@@ -352,9 +354,8 @@ def read_datetimes(texts: list[str]) -> tuple[list[str], list[datetime]]:
         others = [t for t in others if "T" not in t]
     if others:
         parts = list(map(str.partition, others, repeat(" ")))
-        days = list(map(_day, map(itemgetter(0), parts)))
+        day_values = list(map(_day, map(itemgetter(0), parts)))
         clocks = list(map(_clock, map(str.strip, map(itemgetter(2), parts))))
-        day_values = list(map(itemgetter(0), days))
         # each a date (a date read with a problem has none) and a time of day: neither of
         # them is ever false
         if not (all(day_values) and all(clocks)):
@@ -363,7 +364,7 @@ def read_datetimes(texts: list[str]) -> tuple[list[str], list[datetime]]:
             day_values = list(compress(day_values, keep))
             clocks = list(compress(clocks, keep))
         read += others
-        values += map(datetime.combine, day_values, cast(list[time], clocks))
+        values += map(datetime.combine, cast(list[date], day_values), cast(list[time], clocks))
     return read, values
 
 
