@@ -14,6 +14,7 @@ import io
 import json
 import re
 import sys
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -352,9 +353,14 @@ _NOTE_PIECES = st.sampled_from(["plain words ", "x" * 3000, "line\nbreak ", "\x0
         max_size=6,
     ),
     st.sampled_from(["utf-8", "utf-8-sig"]),
+    st.booleans(),
 )
 def test_controls_and_formulas_are_found_whichever_chunk_holds_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[tuple[int, str]], encoding: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    notes: list[tuple[int, str]],
+    encoding: str,
+    zipped: bool,
 ) -> None:
     """Only the batches read from a chunk holding a control byte or ``="`` are searched: what
     is found equals searching every batch, however long the records across chunks are."""
@@ -367,13 +373,18 @@ def test_controls_and_formulas_are_found_whichever_chunk_holds_them(
         n += 1
         quoted = note.replace('"', '""')  # a cell kept as text by Excel is written as is
         lines.append(f"{n},7,{note}\n" if note == '="1001"' else f'{n},7,"{quoted}"\n')
-    (tmp_path / "clinical_notes.csv").write_bytes(
-        (header + "\n" + "".join(lines)).encode(encoding, "replace")
-    )
+    data = (header + "\n" + "".join(lines)).encode(encoding, "replace")
+    export = tmp_path / ("export.zip" if zipped else "export")
+    if zipped:  # a zip member is read through its own buffered reader
+        with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("clinical_notes.csv", data)
+    else:
+        export.mkdir(exist_ok=True)
+        (export / "clinical_notes.csv").write_bytes(data)
 
     def read() -> list[Any]:
         found = []
-        for batch in open_export(tmp_path).read_batches("clinical_notes"):
+        for batch in open_export(export).read_batches("clinical_notes"):
             found.append((batch.texts, sorted(batch.problems.items()), sorted(batch.rejected)))
         return found
 
