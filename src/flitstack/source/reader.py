@@ -1116,9 +1116,9 @@ class _ControlWatch(io.BufferedIOBase):
         self.reads += 1
         if data.translate(None, _NOT_CONTROL_BYTES):
             self.control_at = self.reads
-        if data and (b'="' in self._last + data[:1] or data.find(b'="') >= 0):
-            self.formula_at = self.reads  # (one cut between two chunks: the later one)
         if data:
+            if b'="' in self._last + data[:1] or b'="' in data:
+                self.formula_at = self.reads  # (one cut between two chunks: the later one)
             self._last = data[-1:]
 
     def read1(self, size: int = -1) -> bytes:

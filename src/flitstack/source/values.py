@@ -224,16 +224,14 @@ def datetime_from(stripped: str) -> ParsedValue:
         except ValueError:
             pass
     head, tail = _split_date_time(stripped)
-    known = _day(head)
-    day = parse_date(head) if known is None else _new(ParsedValue, (known, None))
-    if day.problem:
+    d = _day(head)
+    if d is None:  # a null date, or no date
+        if parse_date(head).problem is None:
+            return NULL
         named = _named_month(stripped)  # Jan 1, 2023 10:15: the month as a name
         if named is None:
             return _BAD_DATETIME
-        day, tail = ParsedValue(named[0], None), named[1]
-    d = day.value
-    if d is None:
-        return NULL
+        d, tail = named
     if tail is None:
         return _new(ParsedValue, (datetime(d.year, d.month, d.day), None))
     clock = _clock(tail)
